@@ -1,0 +1,148 @@
+"""A small ONNX graph builder for mobile networks (NCHW, opset 17).
+
+Weights are either seeded random initializers (``weights="random"``) or, to keep files small,
+``ConstantOfShape`` nodes ("light" models, as in onnx's own light test models): counting only needs
+the shapes, and onnxruntime still runs the model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+__all__ = ["GraphBuilder", "OPSET"]
+
+OPSET = 17
+_WEIGHTS = ("light", "random")
+
+
+class GraphBuilder:
+    """Append layers to an NCHW graph; each method returns the name of the tensor it writes."""
+
+    def __init__(self, name: str, input_shape: tuple[int, ...], weights: str = "light", seed: int = 0):
+        if weights not in _WEIGHTS:
+            raise ValueError(f"the 'weights' parameter must be one of {list(_WEIGHTS)}, got {weights!r}")
+        self.name, self.weights = name, weights
+        self.rng = np.random.default_rng(seed)
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.shapes: dict[str, tuple[int, ...]] = {"input": tuple(input_shape)}
+        self.input = "input"
+        self._n = 0
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _name(self, prefix: str) -> str:
+        self._n += 1
+        return f"{prefix}_{self._n}"
+
+    def node(self, op: str, inputs: list[str], shape: tuple[int, ...], name: str | None = None, **attrs) -> str:
+        name = name or self._name(op.lower())
+        out = f"{name}_out"
+        self.nodes.append(helper.make_node(op, inputs, [out], name=name, **attrs))
+        self.shapes[out] = tuple(shape)
+        return out
+
+    def const(self, name: str, shape: tuple[int, ...], fill: float | None = None) -> str:
+        """A float weight tensor: random or light (ConstantOfShape), or filled with ``fill``."""
+        if fill is not None or self.weights == "random":
+            value = np.full(shape, fill, np.float32) if fill is not None else self._random(shape)
+            self.initializers.append(numpy_helper.from_array(value, name))
+            return name
+        dims = numpy_helper.from_array(np.array(shape, np.int64), f"{name}_shape")
+        self.initializers.append(dims)
+        value = helper.make_tensor("value", TensorProto.FLOAT, [1], [0.01])
+        self.nodes.append(helper.make_node("ConstantOfShape", [dims.name], [name], name=f"{name}_fill", value=value))
+        return name
+
+    def _random(self, shape: tuple[int, ...]) -> np.ndarray:
+        fan_in = int(np.prod(shape[1:])) or 1
+        return (self.rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32)
+
+    # -- layers ---------------------------------------------------------------------------------
+    def conv(self, x: str, cout: int, k: int = 1, stride: int = 1, groups: int = 1, bias: bool = False,
+             bn: bool = True, act: str | None = "relu", name: str | None = None) -> str:  # fmt: skip
+        n, cin, h, w = self.shapes[x]
+        name = name or self._name("conv")
+        pad = k // 2
+        ho, wo = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+        inputs = [x, self.const(f"{name}.weight", (cout, cin // groups, k, k))]
+        if bias:
+            inputs.append(self.const(f"{name}.bias", (cout,)))
+        y = self.node("Conv", inputs, (n, cout, ho, wo), name=name, kernel_shape=[k, k],
+                      strides=[stride, stride], pads=[pad] * 4, group=groups)  # fmt: skip
+        if bn:
+            y = self.batch_norm(y, name=f"{name}.bn")
+        return self.act(y, act)
+
+    def batch_norm(self, x: str, name: str | None = None) -> str:
+        name = name or self._name("bn")
+        c = self.shapes[x][1]
+        params = [self.const(f"{name}.{p}", (c,), 1.0 if p in ("scale", "var") else None) for p in ("scale", "bias", "mean", "var")]
+        return self.node("BatchNormalization", [x, *params], self.shapes[x], name=name, epsilon=1e-5)
+
+    def act(self, x: str, act: str | None) -> str:
+        shape = self.shapes[x]
+        if act is None:
+            return x
+        if act == "relu":
+            return self.node("Relu", [x], shape)
+        if act == "relu6":
+            lo, hi = self.scalar(0.0), self.scalar(6.0)
+            return self.node("Clip", [x, lo, hi], shape)
+        if act == "hswish":
+            return self.node("HardSwish", [x], shape)
+        if act == "hsigmoid":
+            return self.node("HardSigmoid", [x], shape, alpha=1.0 / 6, beta=0.5)
+        if act == "sigmoid":
+            return self.node("Sigmoid", [x], shape)
+        if act == "swish":
+            return self.node("Mul", [x, self.node("Sigmoid", [x], shape)], shape)
+        if act == "gelu":
+            return self._gelu(x)
+        raise ValueError(f"unknown activation {act!r}; known: relu, relu6, hswish, hsigmoid, sigmoid, swish, gelu")
+
+    def _gelu(self, x: str) -> str:
+        # erf form, as exporters write it for opset < 20: x * 0.5 * (1 + erf(x / sqrt(2)))
+        s = self.shapes[x]
+        e = self.node("Erf", [self.node("Div", [x, self.scalar(2**0.5)], s)], s)
+        return self.node("Mul", [self.node("Mul", [x, self.node("Add", [e, self.scalar(1.0)], s)], s), self.scalar(0.5)], s)
+
+    def scalar(self, value: float) -> str:
+        name = self._name("const")
+        self.initializers.append(numpy_helper.from_array(np.array(value, np.float32), name))
+        return name
+
+    def add(self, a: str, b: str) -> str:
+        return self.node("Add", [a, b], self.shapes[a])
+
+    def mul(self, a: str, b: str) -> str:
+        return self.node("Mul", [a, b], self.shapes[a])
+
+    def global_pool(self, x: str) -> str:
+        n, c = self.shapes[x][:2]
+        return self.node("GlobalAveragePool", [x], (n, c, 1, 1))
+
+    def flatten(self, x: str) -> str:
+        shape = self.shapes[x]
+        return self.node("Flatten", [x], (shape[0], int(np.prod(shape[1:]))), axis=1)
+
+    def gemm(self, x: str, cout: int, name: str | None = None) -> str:
+        n, cin = self.shapes[x]
+        name = name or self._name("fc")
+        w, b = self.const(f"{name}.weight", (cout, cin)), self.const(f"{name}.bias", (cout,))
+        return self.node("Gemm", [x, w, b], (n, cout), name=name, transB=1)
+
+    def model(self, output: str) -> onnx.ModelProto:
+        shape = self.shapes[output]
+        graph = helper.make_graph(
+            self.nodes,
+            self.name,
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, self.shapes["input"])],
+            [helper.make_tensor_value_info(output, TensorProto.FLOAT, shape)],
+            self.initializers,
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="roofline")
+        model.ir_version = 8
+        onnx.checker.check_model(model)
+        return model

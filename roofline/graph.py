@@ -1,0 +1,378 @@
+"""Load an ONNX model into a shape-annotated graph that counting rules read.
+
+Shapes come from ONNX shape inference, once; counting rules never re-derive them. Tensors that a
+runtime computes once at load time (initializers, ``Constant`` nodes, ``Shape`` of a static tensor,
+and anything computed only from those) are marked constant: they are weights, not activations, and
+the nodes that compute them are folded away, as every runtime does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import helper, shape_inference
+
+from roofline.dtypes import onnx_itemsize
+from roofline.errors import ModelLoadError, ShapeError, did_you_mean
+
+__all__ = ["Tensor", "Node", "Graph", "load_graph", "ModelLike"]
+
+ModelLike = str | os.PathLike | bytes | onnx.ModelProto
+
+# nodes whose output depends only on the *shape* of their input, never on its values
+_SHAPE_ONLY_OPS = {"Shape", "Size"}
+# the largest constant we evaluate while resolving shapes (elements)
+_MAX_FOLD_ELEMS = 1 << 16
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One tensor as the counting rules see it."""
+
+    name: str
+    shape: tuple[int, ...] | None  # None when not statically known
+    elem_type: int  # onnx.TensorProto element type
+    const: bool  # known at load time (a weight), not an activation
+
+    @property
+    def numel(self) -> int:
+        if self.shape is None:
+            raise ShapeError(f"tensor {self.name!r} has no static shape")
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def itemsize(self) -> float:
+        return onnx_itemsize(self.elem_type)
+
+    def shape_str(self) -> str:
+        if self.shape is None:
+            return "?"
+        return "x".join(str(d) for d in self.shape) if self.shape else "scalar"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One ONNX node with its resolved input and output tensors (optional inputs are None)."""
+
+    name: str
+    op_type: str
+    domain: str
+    attrs: Mapping[str, object]
+    inputs: tuple[Tensor | None, ...]
+    outputs: tuple[Tensor, ...]
+
+    def input(self, i: int) -> Tensor | None:
+        return self.inputs[i] if i < len(self.inputs) else None
+
+    def attr(self, name: str, default=None):
+        return self.attrs.get(name, default)
+
+
+@dataclass
+class Graph:
+    """A model's run-time nodes in topological order, with constant subgraphs folded away."""
+
+    name: str
+    nodes: list[Node]
+    tensors: dict[str, Tensor]
+    inputs: list[str]
+    outputs: list[str]
+    folded: list[str] = field(default_factory=list)  # names of constant nodes a runtime folds at load
+    opset: int = 0
+
+    @cached_property
+    def consumers(self) -> dict[str, list[int]]:
+        """Tensor name -> indices (into ``nodes``) of the nodes that read it."""
+        out: dict[str, list[int]] = {}
+        for i, node in enumerate(self.nodes):
+            for t in node.inputs:
+                if t is not None:
+                    out.setdefault(t.name, []).append(i)
+        return out
+
+    @cached_property
+    def producer(self) -> dict[str, int]:
+        """Tensor name -> index of the node that writes it."""
+        return {t.name: i for i, node in enumerate(self.nodes) for t in node.outputs}
+
+
+def _read_model(model: ModelLike) -> tuple[onnx.ModelProto, str | None]:
+    """Return a ModelProto (never the caller's object: we edit shapes) and its directory."""
+    if isinstance(model, onnx.ModelProto):
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        return copy, None
+    if isinstance(model, (bytes, bytearray)):
+        return _parse(bytes(model), "the given bytes"), None
+    if isinstance(model, (str, os.PathLike)):
+        path = Path(model)
+        if not path.is_file():
+            hint = did_you_mean(path.name, [p.name for p in path.parent.glob("*.onnx")]) if path.parent.is_dir() else ""
+            raise ModelLoadError(f"model file {str(path)!r} does not exist{hint}")
+        return _parse(path.read_bytes(), str(path)), str(path.parent)
+    raise ModelLoadError(
+        f"the 'model' parameter must be a path, bytes or onnx.ModelProto, got {type(model).__name__}"
+    )
+
+
+def _parse(data: bytes, where: str) -> onnx.ModelProto:
+    if data[4:8] == b"TFL3":
+        raise ModelLoadError(f"{where} is a TFLite flatbuffer, not ONNX; TFLite counting is not supported yet")
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise ModelLoadError(f"{where} is not a valid ONNX model (protobuf parse failed: {exc})") from None
+    if proto.ir_version <= 0 or not proto.HasField("graph") or not proto.graph.node:
+        raise ModelLoadError(f"{where} is not an ONNX model (no IR version or no graph nodes)")
+    return proto
+
+
+def _dims(type_proto: onnx.TypeProto) -> list[int | str | None] | None:
+    if not type_proto.HasField("tensor_type") or not type_proto.tensor_type.HasField("shape"):
+        return None
+    return [
+        d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in type_proto.tensor_type.shape.dim
+    ]
+
+
+def _set_input_shapes(graph: onnx.GraphProto, input_shapes: Mapping[str, object] | None) -> bool:
+    """Fix every symbolic input dimension from ``input_shapes``; return True if a shape changed."""
+    given = dict(input_shapes or {})
+    inits = {t.name for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in inits]
+    dim_names = {d for i in inputs for d in (_dims(i.type) or []) if isinstance(d, str)}
+    for key in given:
+        if key not in {i.name for i in inputs} and key not in dim_names:
+            choices = [i.name for i in inputs] + sorted(dim_names)
+            raise ShapeError(
+                f"input_shapes names {key!r}, which is neither a model input nor a symbolic dimension; "
+                f"model inputs: {[i.name for i in inputs]}{did_you_mean(key, choices)}"
+            )
+    changed = False
+    for inp in inputs:
+        dims = _dims(inp.type)
+        if inp.name in given:
+            new = [int(d) for d in given[inp.name]]  # type: ignore[union-attr]
+            if dims is not None and len(dims) != len(new):
+                raise ShapeError(
+                    f"input_shapes[{inp.name!r}] has rank {len(new)}, but the model input has rank {len(dims)} "
+                    f"({'x'.join(str(d) for d in dims)})"
+                )
+        else:
+            if dims is None:
+                raise ShapeError(
+                    f"input {inp.name!r} has no shape in the model; pass input_shapes={{{inp.name!r}: (...)}}"
+                )
+            new = []
+            for pos, d in enumerate(dims):
+                if isinstance(d, int) and d > 0:
+                    new.append(d)
+                elif isinstance(d, str) and d in given:
+                    new.append(int(given[d]))  # type: ignore[arg-type]
+                else:
+                    label = f"symbolic dimension {d!r}" if d else "an unnamed dynamic dimension"
+                    fix = f"input_shapes={{{d!r}: N}} or " if d else ""
+                    raise ShapeError(
+                        f"input {inp.name!r} has {label} at position {pos} "
+                        f"(shape {'x'.join(str(x) if x else '?' for x in dims)}); set it with "
+                        f"{fix}input_shapes={{{inp.name!r}: (...)}}"
+                    )
+        if any(v <= 0 for v in new):
+            raise ShapeError(f"input {inp.name!r}: every dimension must be positive, got {new}")
+        if dims != new:
+            changed = True
+            inp.type.tensor_type.shape.Clear()
+            for v in new:
+                inp.type.tensor_type.shape.dim.add().dim_value = v
+    return changed
+
+
+def _infer(proto: onnx.ModelProto) -> onnx.ModelProto:
+    try:
+        return shape_inference.infer_shapes(proto, data_prop=True)
+    except (shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ShapeError(f"ONNX shape inference failed: {first}") from None
+
+
+def _value_infos(proto: onnx.ModelProto) -> dict[str, tuple[tuple[int, ...] | None, int]]:
+    out: dict[str, tuple[tuple[int, ...] | None, int]] = {}
+    g = proto.graph
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        dims = _dims(vi.type)
+        shape = tuple(dims) if dims is not None and all(isinstance(d, int) for d in dims) else None
+        out[vi.name] = (shape, vi.type.tensor_type.elem_type)  # type: ignore[assignment]
+    for t in g.initializer:
+        out[t.name] = (tuple(int(d) for d in t.dims), t.data_type)
+    return out
+
+
+def _const_outputs(proto: onnx.ModelProto, infos) -> set[str]:
+    """Names of every tensor known at load time."""
+    const = {t.name for t in proto.graph.initializer} | {""}
+    for node in proto.graph.node:
+        if node.op_type in _SHAPE_ONLY_OPS:
+            shape = infos.get(node.input[0], (None, 0))[0]
+            is_const = shape is not None
+        else:
+            is_const = all(i in const for i in node.input)
+        if is_const and node.domain in ("", "ai.onnx"):
+            const.update(node.output)
+    return const
+
+
+def _fold_constants(proto: onnx.ModelProto, infos, const: set[str], base_dir: str | None) -> bool:
+    """Evaluate small constant subgraphs (shape arithmetic) and store them as initializers.
+
+    Used only when shape inference left activations without a static shape, typically because a
+    Reshape target is computed from ``Shape`` through ops that ONNX data propagation does not cover.
+    Returns True when something was folded.
+    """
+    from onnx.reference import ReferenceEvaluator
+
+    g = proto.graph
+    values: dict[str, np.ndarray] = {}
+    for t in g.initializer:
+        if np.prod(t.dims, dtype=np.int64) <= _MAX_FOLD_ELEMS:
+            try:
+                values[t.name] = onnx.numpy_helper.to_array(t, base_dir or "")
+            except Exception:  # noqa: BLE001 - external data we cannot read: leave unfolded
+                pass
+    folded_nodes = []
+    for node in g.node:
+        if not node.output or any(o not in const for o in node.output):
+            continue
+        if node.op_type in _SHAPE_ONLY_OPS:
+            shape = infos[node.input[0]][0]
+            arr = np.array(shape, dtype=np.int64)
+            values[node.output[0]] = arr if node.op_type == "Shape" else np.array(arr.prod(), dtype=np.int64)
+            if node.op_type == "Shape" and (node.attribute):
+                attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+                values[node.output[0]] = arr[attrs.get("start", 0) : attrs.get("end", len(arr))]
+            folded_nodes.append(node)
+            continue
+        if not all(i == "" or i in values for i in node.input):
+            continue
+        try:
+            sub = helper.make_graph(
+                [node],
+                "fold",
+                [helper.make_tensor_value_info(i, infos[i][1], values[i].shape) for i in node.input if i],
+                [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output],
+            )
+            model = helper.make_model(sub, opset_imports=proto.opset_import, ir_version=proto.ir_version)
+            results = ReferenceEvaluator(model).run(None, {i: values[i] for i in node.input if i})
+        except Exception:  # noqa: BLE001 - an op the reference runtime cannot run: leave unfolded
+            continue
+        if any(np.asarray(r).size > _MAX_FOLD_ELEMS for r in results):
+            continue
+        for name, r in zip(node.output, results):
+            values[name] = np.asarray(r)
+        folded_nodes.append(node)
+    if not folded_nodes:
+        return False
+    names = {o for n in folded_nodes for o in n.output}
+    keep = [n for n in g.node if not any(o in names for o in n.output)]
+    del g.node[:]
+    g.node.extend(keep)
+    existing = {t.name for t in g.initializer}
+    used = {i for n in keep for i in n.input} | {o.name for o in g.output}
+    for name in names & used:
+        if name not in existing:
+            g.initializer.append(onnx.numpy_helper.from_array(values[name], name))
+    del g.value_info[:]
+    return True
+
+
+def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int] | None = None) -> Graph:
+    """Load ``model`` (path, bytes or ModelProto), fix its input shapes and infer every other shape.
+
+    External data is never read: counting needs only the shapes and element types of initializers,
+    which the model file holds even when the weights live elsewhere.
+    """
+    proto, base_dir = _read_model(model)
+    changed = _set_input_shapes(proto.graph, input_shapes)
+    if changed:  # stale shapes from an exporter would contradict the new input shapes
+        del proto.graph.value_info[:]
+        for out in proto.graph.output:
+            out.type.tensor_type.ClearField("shape")
+    inferred = _infer(proto)
+    infos = _value_infos(inferred)
+    const = _const_outputs(inferred, infos)
+    missing = [
+        o for n in inferred.graph.node for o in n.output if o and o not in const and infos.get(o, (None,))[0] is None
+    ]
+    if missing and _fold_constants(inferred, infos, const, base_dir):
+        inferred = _infer(inferred)
+        infos = _value_infos(inferred)
+        const = _const_outputs(inferred, infos)
+    return _build(inferred, infos, const)
+
+
+def _build(proto: onnx.ModelProto, infos, const: set[str]) -> Graph:
+    g = proto.graph
+    tensors: dict[str, Tensor] = {}
+
+    def tensor(name: str) -> Tensor | None:
+        if not name:
+            return None
+        t = tensors.get(name)
+        if t is None:
+            shape, elem = infos.get(name, (None, 0))
+            t = tensors[name] = Tensor(name, shape, elem, name in const)
+        return t
+
+    nodes: list[Node] = []
+    folded: list[str] = []
+    defined = {i.name for i in g.input} | {t.name for t in g.initializer}
+    counts: dict[str, int] = {}
+    for node in g.node:
+        name = node.name
+        if not name:
+            counts[node.op_type] = counts.get(node.op_type, -1) + 1
+            name = f"{node.op_type}_{counts[node.op_type]}"
+        missing = [i for i in node.input if i and i not in defined]
+        if missing:
+            raise ModelLoadError(f"node {name!r} reads {missing[0]!r} before any node writes it (graph not in topological order)")
+        defined.update(node.output)
+        if node.output and all(o in const for o in node.output if o):
+            folded.append(name)
+            continue
+        attrs = {a.name: _attr(a) for a in node.attribute}
+        nodes.append(
+            Node(
+                name,
+                node.op_type,
+                node.domain,
+                attrs,
+                tuple(tensor(i) for i in node.input),
+                tuple(t for t in (tensor(o) for o in node.output) if t is not None),
+            )
+        )
+    inits = {t.name for t in g.initializer}
+    return Graph(
+        name=g.name or "model",
+        nodes=nodes,
+        tensors=tensors,
+        inputs=[i.name for i in g.input if i.name not in inits],
+        outputs=[o.name for o in g.output],
+        folded=folded,
+        opset=next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0),
+    )
+
+
+def _attr(a: onnx.AttributeProto):
+    v = helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, list) and v and isinstance(v[0], bytes):
+        return [x.decode("utf-8", "replace") for x in v]
+    return v

@@ -1,0 +1,49 @@
+"""Data movement: copies, views and gathers. 0 MACs.
+
+In the raw view a reshape-like node is a copy (it reads and writes its tensor); the fused view makes
+reshape-like nodes free, as deployed runtimes do (see ``roofline.fuse``).
+"""
+
+from __future__ import annotations
+
+from roofline.graph import Node
+from roofline.ops import Cost, cost, register_op
+
+#: ops that only re-label a tensor's shape: free in the fused view
+RESHAPE_LIKE = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")
+
+MOVE = "data-movement"
+
+
+@register_op(*RESHAPE_LIKE)
+def reshape(node: Node) -> Cost:
+    # input 1 (target shape / axes / dropout ratio) is metadata; Dropout's mask is not produced at inference
+    return cost(node, MOVE, data=[0], outputs=[0])
+
+
+@register_op("Concat", "Transpose", "Cast", "CastLike", "DepthToSpace", "SpaceToDepth", "ScatterND",
+             "ScatterElements", "OneHot")  # fmt: skip
+def copy(node: Node) -> Cost:
+    return cost(node, MOVE)
+
+
+@register_op("Split", "Pad", "Expand", "Tile", "CumSum", "Trilu")
+def copy_first(node: Node) -> Cost:
+    # split sizes, pads, target shapes, repeats, axis and k are metadata (Pad's constant is a scalar)
+    return cost(node, MOVE, data=[0])
+
+
+@register_op("Slice", "Gather", "GatherElements", "GatherND")
+def gather(node: Node) -> Cost:
+    # only the selected elements of the data input are read, plus the indices (if any) whole
+    data, out = node.inputs[0], node.outputs[0]
+    reads = ((data, out.numel),)
+    if node.op_type != "Slice":
+        reads += ((node.inputs[1], node.inputs[1].numel),)
+    return Cost(MOVE, 0, reads, ((out, out.numel),))
+
+
+@register_op("Shape", "Size", "Constant", "ConstantOfShape", "Range", "EyeLike")
+def source(node: Node) -> Cost:
+    # reads no tensor data (only shapes or scalars); usually folded at load time
+    return cost(node, MOVE, data=[])

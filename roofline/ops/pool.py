@@ -1,0 +1,28 @@
+"""Pooling, reductions and resizing: 0 MACs (the window sums are not multiply-accumulates)."""
+
+from __future__ import annotations
+
+from roofline.graph import Node
+from roofline.ops import Cost, cost, register_op
+
+REDUCE = (
+    "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+    "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "ArgMax", "ArgMin", "TopK",
+)  # fmt: skip
+
+
+@register_op("MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool")
+def pool(node: Node) -> Cost:
+    return cost(node, "pool")
+
+
+@register_op(*REDUCE)
+def reduce(node: Node) -> Cost:
+    # input 1 (axes, or TopK's k) is metadata
+    return cost(node, "reduce", data=[0])
+
+
+@register_op("Resize", "Upsample")
+def resize(node: Node) -> Cost:
+    # roi, scales and sizes are metadata
+    return cost(node, "resize", data=[0])
