@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from roofline.dtypes import onnx_is_float, precision_bytes
-from roofline.errors import ShapeError, UnsupportedOpError
+from roofline.errors import ShapeError, UnsupportedOpError, check_choice
 from roofline.fuse import FUSE_MODES, Layer, group_layers
 from roofline.graph import Graph, ModelLike, Tensor, load_graph
 from roofline.ops import Cost, cost, rule_for, supported_ops
@@ -27,14 +27,9 @@ COLUMNS = [
 _ON_UNKNOWN = ("raise", "report")
 
 
-def _check_choice(value, choices, parameter: str) -> None:
-    if value not in choices:
-        raise ValueError(f"the {parameter!r} parameter must be one of {list(choices)}, got {value!r}")
-
-
 def node_costs(graph: Graph, on_unknown: str = "raise") -> list[Cost]:
     """Apply each node's counting rule. Unknown ops raise, or become ``kind="unknown"`` rows."""
-    _check_choice(on_unknown, _ON_UNKNOWN, "on_unknown")
+    check_choice(on_unknown, _ON_UNKNOWN, "on_unknown")
     rules = [rule_for(n) for n in graph.nodes]
     unknown = {n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}::{n.op_type}": n.name
                for n, r in zip(graph.nodes, rules) if r is None}  # fmt: skip
@@ -148,7 +143,7 @@ def count(
         A DataFrame, one row per layer, with the columns of ``COLUMNS``. ``table.attrs`` holds the
         totals (``attrs["totals"]``, see :func:`totals`) and the counting settings.
     """
-    _check_choice(fuse, FUSE_MODES, "fuse")
+    check_choice(fuse, FUSE_MODES, "fuse")
     graph = model if isinstance(model, Graph) else load_graph(model, input_shapes)
     costs = node_costs(graph, on_unknown)
     layers, free = group_layers(graph, costs, fuse)

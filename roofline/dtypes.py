@@ -25,12 +25,12 @@ _SUB_BYTE = {getattr(TensorProto, n): 0.5 for n in ("INT4", "UINT4", "FLOAT4E2M1
 
 def precision_bytes(precision: str, parameter: str = "precision") -> float:
     """Bytes per element of ``precision`` ("int8", "fp16", ...), or a clear error."""
-    from roofline.errors import did_you_mean
+    from roofline.errors import InvalidParameterError, did_you_mean
 
     try:
         return PRECISION_BYTES[precision]
     except KeyError:
-        raise ValueError(
+        raise InvalidParameterError(
             f"the {parameter!r} parameter must be one of {sorted(PRECISION_BYTES)} or None, got {precision!r}"
             + did_you_mean(str(precision), PRECISION_BYTES)
         ) from None

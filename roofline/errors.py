@@ -17,6 +17,7 @@ __all__ = [
     "UnsupportedOpError",
     "UnknownDeviceError",
     "SpecError",
+    "InvalidParameterError",
     "did_you_mean",
 ]
 
@@ -64,3 +65,16 @@ class UnknownDeviceError(KeyError, RooflineError):
 
 class SpecError(ValueError, RooflineError):
     """A device spec file has a bad or missing field."""
+
+
+class InvalidParameterError(ValueError, RooflineError):
+    """A function argument has a value outside what it accepts."""
+
+
+def check_choice(value, choices, parameter: str) -> None:
+    """Raise InvalidParameterError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise InvalidParameterError(
+            f"the {parameter!r} parameter must be one of {list(choices)}, got {value!r}"
+            + did_you_mean(str(value), [str(c) for c in choices])
+        )

@@ -28,6 +28,12 @@ ModelLike = str | os.PathLike | bytes | onnx.ModelProto
 
 # nodes whose output depends only on the *shape* of their input, never on its values
 _SHAPE_ONLY_OPS = {"Shape", "Size"}
+# ops whose output has their first input's shape (a fallback where ONNX shape inference has no rule,
+# e.g. for function ops such as GroupNormalization)
+_SAME_SHAPE_OPS = {
+    "GroupNormalization", "LayerNormalization", "InstanceNormalization", "BatchNormalization", "Gelu", "Mish",
+    "HardSwish", "Relu", "Sigmoid", "Tanh", "Erf", "Clip", "LeakyRelu", "Softmax", "Dropout", "Identity",
+}  # fmt: skip
 # the largest constant we evaluate while resolving shapes (elements)
 _MAX_FOLD_ELEMS = 1 << 16
 
@@ -209,7 +215,9 @@ def _value_infos(proto: onnx.ModelProto) -> dict[str, tuple[tuple[int, ...] | No
     for vi in list(g.input) + list(g.value_info) + list(g.output):
         dims = _dims(vi.type)
         shape = tuple(dims) if dims is not None and all(isinstance(d, int) for d in dims) else None
-        out[vi.name] = (shape, vi.type.tensor_type.elem_type)  # type: ignore[assignment]
+        known = out.get(vi.name)
+        if known is None or shape is not None:  # never forget a shape another entry gave
+            out[vi.name] = (shape, vi.type.tensor_type.elem_type or (known[1] if known else 0))
     for t in g.initializer:
         out[t.name] = (tuple(int(d) for d in t.dims), t.data_type)
     return out
@@ -292,6 +300,19 @@ def _fold_constants(proto: onnx.ModelProto, infos, const: set[str], base_dir: st
     return True
 
 
+def _same_shapes(proto: onnx.ModelProto, infos) -> bool:
+    """Give shape-preserving nodes without an inferred output shape their input's shape."""
+    added = False
+    for node in proto.graph.node:
+        if node.op_type in _SAME_SHAPE_OPS and node.input and node.output:
+            shape, elem = infos.get(node.input[0], (None, 0))
+            if shape is not None and infos.get(node.output[0], (None,))[0] is None:
+                proto.graph.value_info.append(helper.make_tensor_value_info(node.output[0], elem, shape))
+                infos[node.output[0]] = (shape, elem)
+                added = True
+    return added
+
+
 def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int] | None = None) -> Graph:
     """Load ``model`` (path, bytes or ModelProto), fix its input shapes and infer every other shape.
 
@@ -310,7 +331,7 @@ def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int]
     missing = [
         o for n in inferred.graph.node for o in n.output if o and o not in const and infos.get(o, (None,))[0] is None
     ]
-    if missing and _fold_constants(inferred, infos, const, base_dir):
+    if missing and (_fold_constants(inferred, infos, const, base_dir) | _same_shapes(inferred, infos)):
         inferred = _infer(inferred)
         infos = _value_infos(inferred)
         const = _const_outputs(inferred, infos)

@@ -1,0 +1,230 @@
+"""The ``roofline`` command: a thin layer that parses arguments and calls the library.
+
+Run with no arguments, it predicts the built-in example network on every built-in device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from roofline import zoo
+from roofline.count import count, totals
+from roofline.devices import device_table, load_device
+from roofline.dtypes import PRECISION_BYTES
+from roofline.errors import InvalidParameterError, ModelLoadError, RooflineError
+from roofline.fuse import FUSE_MODES
+from roofline.simulate import predict
+
+EXAMPLE_MODEL = "mobilenet_v2"
+
+
+def _si(x: float, unit: str = "") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    for div, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g} {prefix}{unit}"
+    return f"{x:.3g} {unit}".rstrip()
+
+
+def _console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+
+
+def _shapes(items: list[str]) -> dict[str, tuple[int, ...] | int]:
+    """Parse ``--input-shape input=1x3x224x224`` / ``batch=1`` items."""
+    out: dict[str, tuple[int, ...] | int] = {}
+    for item in items or []:
+        name, sep, dims = item.partition("=")
+        try:
+            values = tuple(int(d) for d in dims.lower().split("x"))
+        except ValueError:
+            values = ()
+        if not sep or not name or not values:
+            raise InvalidParameterError(
+                f"--input-shape {item!r}: expected NAME=1x3x224x224 (an input) or NAME=N (a symbolic dimension)"
+            )
+        out[name] = values if len(values) > 1 or "x" in dims else values[0]
+    return out
+
+
+def _model(arg: str):
+    """A model file, or the name of a built-in zoo network."""
+    if not Path(arg).exists() and arg in zoo.list_models():
+        return zoo.build(arg)
+    if not Path(arg).exists() and not arg.endswith((".onnx", ".tflite")) and "/" not in arg:
+        raise ModelLoadError(f"model {arg!r} is neither a file nor a built-in network ({', '.join(zoo.list_models())})")
+    return arg
+
+
+def _cmd_count(args) -> int:
+    table = count(_model(args.model), _shapes(args.input_shape), args.weight_dtype, args.activation_dtype,
+                  args.fuse, "report" if args.report_unknown else "raise")  # fmt: skip
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    t = totals(table)
+    shown = table if not args.top else table.nlargest(args.top, "bytes" if args.sort == "bytes" else "macs")
+    out = Table(title=f"{Path(args.model).name}: {len(table)} layers (fuse={args.fuse}, "
+                      f"weights {table.attrs['weight_dtype']}, activations {table.attrs['activation_dtype']})")  # fmt: skip
+    for col in ("name", "op", "kind", "output", "MACs", "params", "weight B", "in B", "out B", "MACs/B"):
+        out.add_column(col, justify="left" if col in ("name", "op", "kind", "output") else "right")
+    for r in shown.itertuples():
+        op = r.op_type + (f"+{r.fused}" if r.fused else "")
+        out.add_row(r.name, op, r.kind, r.output_shapes, _si(r.macs), _si(r.params), _si(r.weight_bytes),
+                    _si(r.input_bytes), _si(r.output_bytes), f"{r.intensity_macs_per_byte:.3g}")  # fmt: skip
+    console = _console()
+    console.print(out)
+    console.print(
+        f"total: {_si(t['macs'])}MACs, {_si(t['params'])} params, {_si(t['bytes'], 'B')} moved "
+        f"(weights {_si(t['weight_bytes'], 'B')}, inputs {_si(t['input_bytes'], 'B')}, outputs {_si(t['output_bytes'], 'B')})"
+    )
+    if table.attrs["unknown_ops"]:
+        console.print(f"[bold]unknown ops (no MACs counted):[/] {', '.join(table.attrs['unknown_ops'])}")
+    if args.csv:
+        console.print(f"wrote {args.csv}")
+    return 0
+
+
+def _predict_table(pred, title: str) -> Table:
+    out = Table(title=title)
+    for col in ("device", "kind", "precision", "ridge MACs/B", "latency", "memory-bound", "provenance"):
+        out.add_column(col, justify="right" if col in ("ridge MACs/B", "latency", "memory-bound") else "left")
+    for name, r in pred.totals.iterrows():
+        latency = f"{_si(r.latency_mac_equiv)}MAC-eq *" if r.relative else f"{r.latency_ms:.3g} ms"
+        out.add_row(f"{r.display_name} ({name})", r.kind, r.precision, f"{r.ridge_macs_per_byte:.4g}", latency,
+                    f"{r.memory_bound_time_share:.0%}", r.provenance)  # fmt: skip
+    return out
+
+
+def _print_prediction(pred, label: str, layers: int = 0) -> None:
+    console = _console()
+    t = totals(pred.layers)
+    console.print(_predict_table(pred, f"{label}: {_si(t['macs'])}MACs, {_si(t['params'])} params"))
+    if pred.relative.any():
+        console.print("* relative: the spec holds only a ridge point, so latency is in MAC-equivalents "
+                      "(latency x PeakMACs); compare it only with other MAC-eq numbers")  # fmt: skip
+    for dev in pred.totals.index if layers else []:
+        rows = pred.per_layer(dev).nlargest(layers, "latency_mac_equiv")
+        tab = Table(title=f"slowest {layers} layers on {dev}")
+        for col in ("layer", "kind", "MACs", "bytes", "latency", "bound"):
+            tab.add_column(col)
+        for r in rows.itertuples():
+            lat = f"{_si(r.latency_mac_equiv)}MAC-eq" if r.unit != "ms" else f"{r.latency_ms:.3g} ms"
+            tab.add_row(r.name, r.kind, _si(r.macs), _si(r.bytes, "B"), lat, r.bound)
+        console.print(tab)
+
+
+def _cmd_predict(args) -> int:
+    devices = args.device or None
+    pred = predict(_model(args.model), devices, precision=args.precision, fuse=args.fuse,
+                   input_shapes=_shapes(args.input_shape))  # fmt: skip
+    if args.csv:
+        pred.totals.to_csv(args.csv)
+    _print_prediction(pred, Path(args.model).name, args.layers)
+    return 0
+
+
+def _cmd_devices(args) -> int:
+    console = _console()
+    if args.name:
+        d = load_device(args.name)
+        console.print(f"[bold]{d.display_name}[/] ({d.name}) - {d.kind}, provenance {d.provenance}")
+        for p in d.precisions:
+            peak = d.peak(p)
+            line = f"  {p}: ridge {d.ridge(p):.4g} MACs/byte"
+            if peak:
+                line += f", peak {_si(peak, 'MAC/s')}, bandwidth {_si(d.bandwidth_bytes_per_s, 'B/s')}"
+            console.print(line + ("  (default)" if p == d.default_precision else ""))
+        console.print("sources:")
+        for s in d.sources:
+            console.print(f"  - {s}")
+        if d.notes:
+            console.print(f"notes: {d.notes}")
+        return 0
+    df = device_table()
+    out = Table(title=f"{len(df)} built-in devices")
+    for col in ("name", "device", "kind", "precision", "peak MAC/s", "bandwidth B/s", "ridge MACs/B", "provenance"):
+        out.add_column(col)
+    for r in df.itertuples():
+        peak = None if r.peak_macs_per_s is None or pd.isna(r.peak_macs_per_s) else r.peak_macs_per_s
+        bw = None if r.bandwidth_bytes_per_s is None or pd.isna(r.bandwidth_bytes_per_s) else r.bandwidth_bytes_per_s
+        out.add_row(r.name, r.display_name, r.kind, r.precision, _si(peak) if peak else "(not published)",
+                    _si(bw) if bw else "-", f"{r.ridge_macs_per_byte:.4g}", r.provenance)  # fmt: skip
+    console.print(out)
+    return 0
+
+
+def _cmd_default(args) -> int:
+    pred = predict(zoo.build(EXAMPLE_MODEL))
+    _print_prediction(pred, f"{EXAMPLE_MODEL} (built-in example, 224 px)")
+    console = _console()
+    console.print(f"\nNext: roofline predict MODEL.onnx --device {pred.totals.index[0]}   |   roofline count MODEL.onnx   "
+                  "|   roofline devices   |   roofline --help")  # fmt: skip
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="roofline",
+        description="Per-layer MACs and bytes of ONNX models, and their roofline latency on mobile and edge devices. "
+        "With no command, predicts a built-in MobileNetV2 on every built-in device.",
+    )
+    p.set_defaults(func=_cmd_default)
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+    dtypes = sorted(PRECISION_BYTES)
+
+    def model_args(sp, fuse_default):
+        sp.add_argument("model", help="an .onnx file, or a built-in network name (e.g. mobilenet_v2)")
+        sp.add_argument("--fuse", choices=FUSE_MODES, default=fuse_default,
+                        help=f"'none': one row per ONNX node; 'runtime': fused layers as runtimes run them (default {fuse_default})")  # fmt: skip
+        sp.add_argument("--input-shape", action="append", metavar="NAME=DIMS",
+                        help="fix an input shape (input=1x3x224x224) or a symbolic dimension (batch=1); repeatable")  # fmt: skip
+
+    c = sub.add_parser("count", help="per-layer MACs, parameters and bytes of a model")
+    model_args(c, "none")
+    c.add_argument("--weight-dtype", choices=dtypes, help="count float weights at this precision (default: as stored)")
+    c.add_argument("--activation-dtype", choices=dtypes, help="count float activations at this precision (default: as stored)")
+    c.add_argument("--report-unknown", action="store_true", help="keep ops without a counting rule as 'unknown' rows instead of failing")
+    c.add_argument("--csv", metavar="FILE", help="also write the full layer table as CSV")
+    c.add_argument("--top", type=int, metavar="N", help="show only the N layers with the most MACs (or bytes, see --sort)")
+    c.add_argument("--sort", choices=("macs", "bytes"), default="macs", help="what --top ranks by")
+    c.set_defaults(func=_cmd_count)
+
+    pr = sub.add_parser("predict", help="roofline latency of a model on one or more devices")
+    model_args(pr, "runtime")
+    pr.add_argument("--device", action="append", metavar="NAME",
+                    help="a built-in device name or a spec .yaml; repeatable (default: every built-in device)")  # fmt: skip
+    pr.add_argument("--precision", choices=dtypes, help="precision on every device (default: each device's own)")
+    pr.add_argument("--layers", type=int, default=0, metavar="N", help="also show the N slowest layers per device")
+    pr.add_argument("--csv", metavar="FILE", help="also write the per-device totals as CSV")
+    pr.set_defaults(func=_cmd_predict)
+
+    d = sub.add_parser("devices", help="list the built-in device specs, or show one")
+    d.add_argument("name", nargs="?", help="a device name or spec .yaml to show in full")
+    d.set_defaults(func=_cmd_devices)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``roofline`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RooflineError as exc:
+        print(f"roofline: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"roofline: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""The roofline simulator: ModelTime = sum_i max(MACs_i / PeakMACs, Bytes_i / PeakMemBW).
+
+Written with the ridge point RP = PeakMACs / PeakMemBW, a layer's time is
+max(MACs_i, Bytes_i * RP) / PeakMACs, so a device known only by its ridge point still ranks
+networks: its latency is in MAC-equivalents (units of 1 / PeakMACs). Everything is vectorised over
+layers x devices (or ridge points) with numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from roofline.count import _table, node_costs
+from roofline.devices import DeviceSpec, load_devices
+from roofline.errors import InvalidParameterError, check_choice
+from roofline.fuse import FUSE_MODES, group_layers
+from roofline.graph import Graph, ModelLike, load_graph
+
+__all__ = ["Prediction", "predict", "roofline_time"]
+
+
+def roofline_time(macs: np.ndarray, bytes_: np.ndarray, peak: np.ndarray, ridge: np.ndarray):
+    """Per-layer times and bounds, broadcast over trailing device axes.
+
+    Args:
+        macs: MACs per layer, shape (L,) (NaN for layers without a counting rule: they count as memory only).
+        bytes_: bytes per layer, shape (L,) or (L, D).
+        peak: peak MACs/s per device, shape (D,) (1.0 for a relative device: times come out in MACs).
+        ridge: ridge point per device in MACs/byte, shape (D,).
+
+    Returns:
+        (time, compute_time, memory_time), each shape (L, D).
+    """
+    macs = np.asarray(macs, dtype=float)[:, None]
+    bytes_ = np.asarray(bytes_, dtype=float)
+    if bytes_.ndim == 1:
+        bytes_ = bytes_[:, None]
+    compute = macs / peak
+    memory = bytes_ * (ridge / peak)
+    return np.fmax(compute, memory), compute, memory
+
+
+@dataclass
+class Prediction:
+    """Per-layer and total roofline latency of one model on several devices.
+
+    ``time`` is (layers x devices): seconds on absolute devices, MAC-equivalents on relative ones.
+    """
+
+    layers: pd.DataFrame  # the layer table (bytes at the first device's precision)
+    devices: list[DeviceSpec]
+    precisions: list[str]
+    bytes: np.ndarray  # (L, D) bytes each device moves per layer (at its precision)
+    compute: np.ndarray  # (L, D)
+    memory: np.ndarray  # (L, D)
+    time: np.ndarray  # (L, D)
+    peak: np.ndarray  # (D,) MACs/s, NaN on relative devices
+
+    @property
+    def relative(self) -> np.ndarray:
+        return np.isnan(self.peak)
+
+    @cached_property
+    def totals(self) -> pd.DataFrame:
+        """One row per device: latency (ms, or MAC-equivalents when relative) and what bounds it."""
+        total = self.time.sum(axis=0)
+        peak = np.where(self.relative, 1.0, self.peak)
+        memory_bound = self.memory > self.compute
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mem_share = np.where(total > 0, (self.time * memory_bound).sum(axis=0) / total, 0.0)
+        return pd.DataFrame(
+            {
+                "device": [d.name for d in self.devices],
+                "display_name": [d.display_name for d in self.devices],
+                "kind": [d.kind for d in self.devices],
+                "precision": self.precisions,
+                "ridge_macs_per_byte": [d.ridge(p) for d, p in zip(self.devices, self.precisions)],
+                "latency_ms": np.where(self.relative, np.nan, total * 1e3),
+                "latency_mac_equiv": total * peak,
+                "relative": self.relative,
+                "memory_bound_time_share": mem_share,
+                "memory_bound_layers": memory_bound.sum(axis=0),
+                "macs": np.nansum(self.layers["macs"].to_numpy(float)),
+                "bytes": self.bytes.sum(axis=0),
+                "provenance": [d.provenance for d in self.devices],
+            }
+        ).set_index("device")
+
+    def per_layer(self, device: str | None = None) -> pd.DataFrame:
+        """Tidy per-layer table (one row per layer per device): times, latency and bound."""
+        names = [d.name for d in self.devices]
+        cols = range(len(names)) if device is None else [self._index(device)]
+        frames = []
+        for j in cols:
+            rel = bool(self.relative[j])
+            scale = 1.0 if rel else 1e3
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "device": names[j],
+                        "name": self.layers["name"].to_numpy(),
+                        "kind": self.layers["kind"].to_numpy(),
+                        "macs": self.layers["macs"].to_numpy(),
+                        "bytes": self.bytes[:, j],
+                        "latency_ms": np.nan if rel else self.time[:, j] * 1e3,
+                        "latency_mac_equiv": self.time[:, j] * (1.0 if rel else self.peak[j]),
+                        "compute_time": self.compute[:, j] * scale,
+                        "memory_time": self.memory[:, j] * scale,
+                        "bound": np.where(self.memory[:, j] > self.compute[:, j], "memory", "compute"),
+                        "unit": "MAC-eq" if rel else "ms",
+                    }
+                )
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    def _index(self, device: str) -> int:
+        names = [d.name for d in self.devices]
+        if device not in names:
+            raise InvalidParameterError(f"device {device!r} is not part of this prediction; it has {names}")
+        return names.index(device)
+
+
+def predict(
+    model: ModelLike | Graph | pd.DataFrame,
+    devices: str | DeviceSpec | Sequence[str | DeviceSpec] | None = None,
+    *,
+    ridge_points: Sequence[float] | np.ndarray | None = None,
+    precision: str | None = None,
+    fuse: str = "runtime",
+    input_shapes=None,
+    on_unknown: str = "raise",
+) -> Prediction:
+    """Roofline latency of a model on one or many devices (or ridge points) at once.
+
+    Args:
+        model: a model (path, bytes, ModelProto), a loaded Graph, or a layer table from ``count``
+            (whose bytes are then used as counted, for every device).
+        devices: device names, spec paths or DeviceSpecs; None means every built-in device (unless
+            ``ridge_points`` is given).
+        ridge_points: ridge points (MACs/byte) to simulate as relative devices, e.g. a sweep 0..500.
+        precision: precision for every device (default: each device's own default precision;
+            "int8" for ridge points).
+        fuse: "runtime" (default) or "none", as in ``count``.
+    """
+    check_choice(fuse, FUSE_MODES, "fuse")
+    specs = [] if devices is None and ridge_points is not None else load_devices(devices)
+    precisions = [d.resolve_precision(precision) for d in specs]
+    peak = [d.peak(p) or np.nan for d, p in zip(specs, precisions)]
+    ridge = [d.ridge(p) for d, p in zip(specs, precisions)]
+    if ridge_points is not None:
+        rp = np.asarray(ridge_points, dtype=float).ravel()
+        if rp.size and (not np.all(np.isfinite(rp)) or rp.min() < 0):
+            raise InvalidParameterError("the 'ridge_points' parameter must hold finite values >= 0 MACs/byte")
+        p = precision or "int8"
+        specs += [DeviceSpec.from_ridge(r, p) for r in rp]
+        precisions += [p] * rp.size
+        peak = np.concatenate([peak, np.full(rp.size, np.nan)])
+        ridge = np.concatenate([ridge, rp])
+    if not specs:
+        raise InvalidParameterError("predict needs at least one device or ridge point")
+    peak, ridge = np.asarray(peak, float), np.asarray(ridge, float)
+
+    distinct = list(dict.fromkeys(precisions))
+    if isinstance(model, pd.DataFrame):
+        tables = {p: model for p in distinct}
+    else:
+        graph = model if isinstance(model, Graph) else load_graph(model, input_shapes)
+        costs = node_costs(graph, on_unknown)
+        layers, free = group_layers(graph, costs, fuse)
+        tables = {p: _table(graph, costs, layers, free, p, p, fuse) for p in distinct}
+    per_precision = np.stack([tables[p]["bytes"].to_numpy(float) for p in distinct], axis=1)
+    bytes_ = per_precision[:, [distinct.index(p) for p in precisions]]
+    first = tables[distinct[0]]
+    time, compute, memory = roofline_time(
+        first["macs"].to_numpy(float), bytes_, np.where(np.isnan(peak), 1.0, peak), ridge
+    )
+    return Prediction(first, specs, precisions, bytes_, compute, memory, time, peak)
