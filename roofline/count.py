@@ -15,7 +15,7 @@ from roofline.dtypes import onnx_is_float, precision_bytes
 from roofline.errors import ShapeError, UnsupportedOpError, check_choice
 from roofline.fuse import FUSE_MODES, Layer, group_layers
 from roofline.graph import Graph, ModelLike, Tensor, load_graph
-from roofline.ops import Cost, cost, rule_for, supported_ops
+from roofline.ops import Cost, rule_for, supported_ops
 
 __all__ = ["count", "totals", "COLUMNS"]
 
@@ -47,7 +47,9 @@ def node_costs(graph: Graph, on_unknown: str = "raise") -> list[Cost]:
     out = []
     for node, rule in zip(graph.nodes, rules):
         if rule is None:
-            out.append(cost(node, "unknown", data=[i for i, t in enumerate(node.inputs) if t and t.shape]))
+            known = [t for t in node.inputs + node.outputs if t is not None and t.shape is not None]
+            out.append(Cost("unknown", 0, tuple((t, t.numel) for t in known if t in node.inputs),
+                            tuple((t, t.numel) for t in known if t in node.outputs)))  # fmt: skip
             continue
         try:
             out.append(rule(node))
