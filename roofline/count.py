@@ -63,8 +63,6 @@ def _pricer(weight_dtype: str | None, activation_dtype: str | None):
     a = None if activation_dtype is None else precision_bytes(activation_dtype, "activation_dtype")
 
     def price(t: Tensor, elems: int) -> float:
-        if t.const and t.numel == 1:
-            return 0.0  # a scalar constant is an immediate operand
         override = w if t.const else a
         size = override if override is not None and onnx_is_float(t.elem_type) else t.itemsize
         return elems * size
@@ -74,7 +72,7 @@ def _pricer(weight_dtype: str | None, activation_dtype: str | None):
 
 def _params(c: Cost) -> dict[str, int]:
     return {t.name: t.numel for t, _ in c.reads
-            if t.const and t.numel > 1 and onnx_is_float(t.elem_type) and t.name not in c.buffers}  # fmt: skip
+            if t.const and onnx_is_float(t.elem_type) and t.name not in c.buffers}  # fmt: skip
 
 
 def _row(graph: Graph, costs: list[Cost], layer: Layer, price, outputs: set[str]) -> dict:
@@ -107,7 +105,7 @@ def _row(graph: Graph, costs: list[Cost], layer: Layer, price, outputs: set[str]
         "fused": "+".join(n.op_type for n in nodes[1:]),
         "kind": anchor.kind,
         "input_shapes": ", ".join(t.shape_str() for t, _ in reads.values() if not t.const),
-        "weight_shapes": ", ".join(t.shape_str() for t, _ in reads.values() if t.const and t.numel > 1),
+        "weight_shapes": ", ".join(t.shape_str() for t, _ in reads.values() if t.const),
         "output_shapes": ", ".join(t.shape_str() for t, _ in writes.values()),
         "macs": np.nan if unknown else sum(costs[i].macs for i in members),
         "params": sum(params.values()),

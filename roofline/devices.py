@@ -74,20 +74,6 @@ class DeviceSpec:
     def is_relative(self, precision: str | None = None) -> bool:
         return self.peak(precision) is None
 
-    @classmethod
-    def from_ridge(cls, ridge_macs_per_byte: float, precision: str = "int8") -> DeviceSpec:
-        """A relative device that is nothing but a ridge point (for ridge-point sweeps)."""
-        if not ridge_macs_per_byte >= 0:
-            raise SpecError(f"a ridge point must be >= 0 MACs/byte, got {ridge_macs_per_byte!r}")
-        return cls(
-            name=f"rp_{ridge_macs_per_byte:g}",
-            display_name=f"ridge point {ridge_macs_per_byte:g} MACs/byte",
-            kind="npu",
-            default_precision=precision,
-            ridge_macs_per_byte={precision: float(ridge_macs_per_byte)},
-            provenance="fitted",
-        )
-
 
 def spec_dir() -> Path:
     """The folder of built-in spec files (inside the installed package, or the checkout's ``device_specs/``)."""

@@ -62,6 +62,8 @@ class UnsupportedOpError(ValueError, RooflineError):
 class UnknownDeviceError(KeyError, RooflineError):
     """A device name matches no spec file."""
 
+    __str__ = RooflineError.__str__  # KeyError's would quote the message
+
 
 class SpecError(ValueError, RooflineError):
     """A device spec file has a bad or missing field."""

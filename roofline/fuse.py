@@ -112,7 +112,7 @@ def _epilogue(graph: Graph, anchor: int, taken: set[int]) -> list[int]:
 
 def _fold(graph: Graph, members: tuple[int, ...]) -> Layer:
     anchor = graph.nodes[members[0]]
-    weights = [t for t in anchor.inputs if t is not None and t.const and t.numel > 1]
+    weights = [t for t in anchor.inputs if t is not None and t.const]
     if len(members) == 1 or anchor.op_type not in _COMPUTE_ANCHORS or not weights:
         return Layer(members)
     folded: set[str] = set()

@@ -8,6 +8,7 @@ the nodes that compute them are folded away, as every runtime does.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,11 +48,11 @@ class Tensor:
     elem_type: int  # onnx.TensorProto element type
     const: bool  # known at load time (a weight), not an activation
 
-    @property
+    @cached_property
     def numel(self) -> int:
         if self.shape is None:
             raise ShapeError(f"tensor {self.name!r} has no static shape")
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     @property
     def itemsize(self) -> float:

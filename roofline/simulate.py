@@ -37,24 +37,27 @@ def roofline_time(macs: np.ndarray, bytes_: np.ndarray, peak: np.ndarray, ridge:
         (time, compute_time, memory_time), each shape (L, D).
     """
     macs = np.asarray(macs, dtype=float)[:, None]
+    peak = np.asarray(peak, dtype=float)
     bytes_ = np.asarray(bytes_, dtype=float)
     if bytes_.ndim == 1:
         bytes_ = bytes_[:, None]
-    compute = macs / peak
+    if np.all(peak == peak.flat[0]):  # e.g. a ridge-point sweep: one compute column serves every device
+        compute = np.broadcast_to(macs / peak.flat[0], (macs.shape[0], np.size(peak)))
+    else:
+        compute = macs / peak
     memory = bytes_ * (ridge / peak)
     return np.fmax(compute, memory), compute, memory
 
 
 @dataclass
 class Prediction:
-    """Per-layer and total roofline latency of one model on several devices.
+    """Per-layer and total roofline latency of one model on several devices (or ridge points).
 
     ``time`` is (layers x devices): seconds on absolute devices, MAC-equivalents on relative ones.
     """
 
     layers: pd.DataFrame  # the layer table (bytes at the first device's precision)
-    devices: list[DeviceSpec]
-    precisions: list[str]
+    info: pd.DataFrame  # one row per device: display_name, kind, precision, ridge_macs_per_byte, provenance
     bytes: np.ndarray  # (L, D) bytes each device moves per layer (at its precision)
     compute: np.ndarray  # (L, D)
     memory: np.ndarray  # (L, D)
@@ -65,38 +68,34 @@ class Prediction:
     def relative(self) -> np.ndarray:
         return np.isnan(self.peak)
 
+    @property
+    def precisions(self) -> list[str]:
+        return list(self.info["precision"])
+
     @cached_property
     def totals(self) -> pd.DataFrame:
         """One row per device: latency (ms, or MAC-equivalents when relative) and what bounds it."""
         total = self.time.sum(axis=0)
-        peak = np.where(self.relative, 1.0, self.peak)
-        memory_bound = self.memory > self.compute
+        memory_bound = ~(self.compute >= self.memory)  # layers without MACs (unknown ops) are memory-bound
         with np.errstate(invalid="ignore", divide="ignore"):
-            mem_share = np.where(total > 0, (self.time * memory_bound).sum(axis=0) / total, 0.0)
-        return pd.DataFrame(
-            {
-                "device": [d.name for d in self.devices],
-                "display_name": [d.display_name for d in self.devices],
-                "kind": [d.kind for d in self.devices],
-                "precision": self.precisions,
-                "ridge_macs_per_byte": [d.ridge(p) for d, p in zip(self.devices, self.precisions)],
-                "latency_ms": np.where(self.relative, np.nan, total * 1e3),
-                "latency_mac_equiv": total * peak,
-                "relative": self.relative,
-                "memory_bound_time_share": mem_share,
-                "memory_bound_layers": memory_bound.sum(axis=0),
-                "macs": np.nansum(self.layers["macs"].to_numpy(float)),
-                "bytes": self.bytes.sum(axis=0),
-                "provenance": [d.provenance for d in self.devices],
-            }
-        ).set_index("device")
+            mem_share = np.where(total > 0, np.sum(self.memory, axis=0, where=memory_bound) / total, 0.0)
+        out = self.info.copy()
+        out["latency_ms"] = np.where(self.relative, np.nan, total * 1e3)
+        out["latency_mac_equiv"] = total * np.where(self.relative, 1.0, self.peak)
+        out["relative"] = self.relative
+        out["memory_bound_time_share"] = mem_share
+        out["memory_bound_layers"] = np.count_nonzero(memory_bound, axis=0)
+        out["macs"] = np.nansum(self.layers["macs"].to_numpy(float))
+        out["bytes"] = self.bytes.sum(axis=0)
+        return out
 
     def per_layer(self, device: str | None = None) -> pd.DataFrame:
         """Tidy per-layer table (one row per layer per device): times, latency and bound."""
-        names = [d.name for d in self.devices]
-        cols = range(len(names)) if device is None else [self._index(device)]
+        names = list(self.info.index)
+        if device is not None and device not in names:
+            raise InvalidParameterError(f"device {device!r} is not part of this prediction; it has {names}")
         frames = []
-        for j in cols:
+        for j in range(len(names)) if device is None else [names.index(device)]:
             rel = bool(self.relative[j])
             scale = 1.0 if rel else 1e3
             frames.append(
@@ -111,18 +110,12 @@ class Prediction:
                         "latency_mac_equiv": self.time[:, j] * (1.0 if rel else self.peak[j]),
                         "compute_time": self.compute[:, j] * scale,
                         "memory_time": self.memory[:, j] * scale,
-                        "bound": np.where(self.memory[:, j] > self.compute[:, j], "memory", "compute"),
+                        "bound": np.where(self.compute[:, j] >= self.memory[:, j], "compute", "memory"),
                         "unit": "MAC-eq" if rel else "ms",
                     }
                 )
             )
         return pd.concat(frames, ignore_index=True)
-
-    def _index(self, device: str) -> int:
-        names = [d.name for d in self.devices]
-        if device not in names:
-            raise InvalidParameterError(f"device {device!r} is not part of this prediction; it has {names}")
-        return names.index(device)
 
 
 def predict(
@@ -150,20 +143,33 @@ def predict(
     check_choice(fuse, FUSE_MODES, "fuse")
     specs = [] if devices is None and ridge_points is not None else load_devices(devices)
     precisions = [d.resolve_precision(precision) for d in specs]
-    peak = [d.peak(p) or np.nan for d, p in zip(specs, precisions)]
-    ridge = [d.ridge(p) for d, p in zip(specs, precisions)]
+    info = pd.DataFrame(
+        {
+            "display_name": [d.display_name for d in specs],
+            "kind": [d.kind for d in specs],
+            "precision": precisions,
+            "ridge_macs_per_byte": [d.ridge(p) for d, p in zip(specs, precisions)],
+            "provenance": [d.provenance for d in specs],
+        },
+        index=pd.Index([d.name for d in specs], name="device"),
+    )
+    peak = np.array([d.peak(p) or np.nan for d, p in zip(specs, precisions)], float)
     if ridge_points is not None:
         rp = np.asarray(ridge_points, dtype=float).ravel()
         if rp.size and (not np.all(np.isfinite(rp)) or rp.min() < 0):
             raise InvalidParameterError("the 'ridge_points' parameter must hold finite values >= 0 MACs/byte")
         p = precision or "int8"
-        specs += [DeviceSpec.from_ridge(r, p) for r in rp]
-        precisions += [p] * rp.size
+        names = [f"rp_{r:g}" for r in rp]
+        sweep = pd.DataFrame(
+            {"display_name": names, "kind": "ridge-point", "precision": p, "ridge_macs_per_byte": rp, "provenance": "sweep"},
+            index=pd.Index(names, name="device"),
+        )  # fmt: skip
+        info = pd.concat([info, sweep]) if len(info) else sweep
         peak = np.concatenate([peak, np.full(rp.size, np.nan)])
-        ridge = np.concatenate([ridge, rp])
-    if not specs:
+        precisions += [p] * rp.size
+    if not len(info):
         raise InvalidParameterError("predict needs at least one device or ridge point")
-    peak, ridge = np.asarray(peak, float), np.asarray(ridge, float)
+    ridge = info["ridge_macs_per_byte"].to_numpy(float)
 
     distinct = list(dict.fromkeys(precisions))
     if isinstance(model, pd.DataFrame):
@@ -174,9 +180,12 @@ def predict(
         layers, free = group_layers(graph, costs, fuse)
         tables = {p: _table(graph, costs, layers, free, p, p, fuse) for p in distinct}
     per_precision = np.stack([tables[p]["bytes"].to_numpy(float) for p in distinct], axis=1)
-    bytes_ = per_precision[:, [distinct.index(p) for p in precisions]]
+    if len(distinct) == 1:  # a view, not a (layers x devices) copy: sweeps stay cheap
+        bytes_ = np.broadcast_to(per_precision, (per_precision.shape[0], len(precisions)))
+    else:
+        bytes_ = per_precision[:, [distinct.index(p) for p in precisions]]
     first = tables[distinct[0]]
     time, compute, memory = roofline_time(
         first["macs"].to_numpy(float), bytes_, np.where(np.isnan(peak), 1.0, peak), ridge
     )
-    return Prediction(first, specs, precisions, bytes_, compute, memory, time, peak)
+    return Prediction(first, info, bytes_, compute, memory, time, peak)

@@ -6,6 +6,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from conftest import make_model
 from onnx import helper
 
@@ -285,3 +287,23 @@ def test_fused_and_raw_views_agree_on_macs_and_params_of_a_whole_network():
     assert roofline.totals(raw)["params"] == roofline.totals(fused)["params"]
     assert fused.bytes.sum() < 0.5 * raw.bytes.sum()  # fusion removes the BN/activation round trips
     assert set(fused.op_type) == {"Conv", "Add", "GlobalAveragePool", "Gemm"}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    cin_per_group=st.integers(1, 4), groups=st.integers(1, 3), cout_per_group=st.integers(1, 4),
+    k=st.integers(1, 5), stride=st.integers(1, 3), dilation=st.integers(1, 2), pad=st.integers(0, 2),
+    hw=st.integers(6, 12),
+)  # fmt: skip
+def test_conv_macs_match_the_shape_onnxruntime_produces(cin_per_group, groups, cout_per_group, k, stride, dilation, pad, hw):
+    # property: MACs = numel(Y) * Cin/g * k*k, with Y's shape taken from a real onnxruntime run
+    cin, cout = cin_per_group * groups, cout_per_group * groups
+    assume((hw + 2 * pad - dilation * (k - 1) - 1) // stride + 1 >= 1)
+    node = helper.make_node("Conv", ["x", "w"], ["y"], group=groups, strides=[stride] * 2, dilations=[dilation] * 2,
+                            pads=[pad] * 4, kernel_shape=[k, k])  # fmt: skip
+    model = make_model([node], [("x", (1, cin, hw, hw), "f32")], [("w", np.ones((cout, cin_per_group, k, k), F))])
+    model.graph.output[0].type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+    y = ort.InferenceSession(model.SerializeToString()).run(None, {"x": np.ones((1, cin, hw, hw), F)})[0]
+    row = roofline.count(model).iloc[0]
+    assert row.macs == y.size * cin_per_group * k * k
+    assert row.output_bytes == y.size * 4 and row.weight_bytes == cout * cin_per_group * k * k * 4

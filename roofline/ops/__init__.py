@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from roofline.graph import Node, Tensor
 
-__all__ = ["Cost", "register_op", "rule_for", "supported_ops", "cost", "KINDS"]
+__all__ = ["Cost", "register_op", "rule_for", "supported_ops", "cost", "is_immediate", "KINDS"]
 
 #: every layer kind a rule may return ("unknown" marks reported nodes without a rule)
 KINDS = (
@@ -33,6 +33,11 @@ class Cost:
 
 
 Rule = Callable[[Node], Cost]
+
+
+def is_immediate(t: Tensor) -> bool:
+    """A constant scalar, which kernels take as an operand rather than read from memory."""
+    return t.const and t.numel == 1
 _RULES: dict[str, Rule] = {}
 
 
@@ -68,9 +73,14 @@ def cost(
     outputs: Iterable[int] | None = None,
     **kw,
 ) -> Cost:
-    """A Cost that reads whole data inputs (indices ``data``, default all) and writes whole outputs."""
+    """A Cost that reads whole data inputs (indices ``data``, default all) and writes whole outputs.
+
+    Ops without MACs treat a constant scalar input (the 6 of a Clip) as an immediate: not read, not a
+    parameter. A MAC op's constants are always weights, even with a single element.
+    """
     idx = range(len(node.inputs)) if data is None else data
-    reads = tuple((t, t.numel) for t in (node.input(i) for i in idx) if t is not None)
+    ins = [t for t in (node.input(i) for i in idx) if t is not None]
+    reads = tuple((t, t.numel) for t in ins if macs or not is_immediate(t))
     outs = node.outputs if outputs is None else [node.outputs[i] for i in outputs if i < len(node.outputs)]
     return Cost(kind, int(macs), reads, tuple((t, t.numel) for t in outs), **kw)
 

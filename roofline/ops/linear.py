@@ -12,7 +12,7 @@ from roofline.ops import Cost, cost, register_op
 
 
 def _kind(*operands) -> str:
-    return "gemm" if any(t is not None and t.const and t.numel > 1 for t in operands) else "matmul"
+    return "gemm" if any(t is not None and t.const for t in operands) else "matmul"
 
 
 @register_op("Gemm")

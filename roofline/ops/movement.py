@@ -7,7 +7,7 @@ reshape-like nodes free, as deployed runtimes do (see ``roofline.fuse``).
 from __future__ import annotations
 
 from roofline.graph import Node
-from roofline.ops import Cost, cost, register_op
+from roofline.ops import Cost, cost, is_immediate, register_op
 
 #: ops that only re-label a tensor's shape: free in the fused view
 RESHAPE_LIKE = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")
@@ -38,7 +38,7 @@ def gather(node: Node) -> Cost:
     # only the selected elements of the data input are read, plus the indices (if any) whole
     data, out = node.inputs[0], node.outputs[0]
     reads = ((data, out.numel),)
-    if node.op_type != "Slice":
+    if node.op_type != "Slice" and not is_immediate(node.inputs[1]):
         reads += ((node.inputs[1], node.inputs[1].numel),)
     return Cost(MOVE, 0, reads, ((out, out.numel),))
 

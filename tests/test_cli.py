@@ -1,0 +1,123 @@
+"""The command line: each command runs, bad input gets one clear line and exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import yaml
+from conftest import make_model
+from onnx import helper
+
+from roofline.cli import main
+
+
+@pytest.fixture
+def mnv2(tmp_path):
+    from roofline import zoo
+
+    path = tmp_path / "mnv2.onnx"
+    onnx.save(zoo.build("mobilenet_v2", width=0.5, resolution=96), path)
+    return path
+
+
+def test_count_prints_table_and_writes_csv(mnv2, tmp_path, capsys):
+    csv = tmp_path / "layers.csv"
+    assert main(["count", str(mnv2), "--fuse", "runtime", "--weight-dtype", "int8", "--csv", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "Conv+BatchNormalization+Clip" in out and "total:" in out
+    import pandas as pd
+
+    df = pd.read_csv(csv)
+    assert {"macs", "weight_bytes", "input_bytes", "output_bytes", "intensity_macs_per_byte"} <= set(df.columns)
+
+
+def test_predict_and_devices(mnv2, capsys):
+    assert main(["predict", str(mnv2), "--device", "pixel6_cpu", "--device", "adreno_640", "--layers", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "MAC-eq" in out and "ms" in out and "slowest 3 layers" in out
+    assert main(["devices"]) == 0 and "pixel8_edgetpu" in capsys.readouterr().out
+    assert main(["devices", "coral_edgetpu"]) == 0 and "sources:" in capsys.readouterr().out
+
+
+def test_default_command_predicts_the_example_on_every_device(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "mobilenet_v2" in out and "pixel4_dsp" in out and "coral_edgetpu" in out
+
+
+def _bad_inputs(tmp_path):
+    (tmp_path / "corrupt.onnx").write_bytes(b"\x08\x07\x12\xff\xff\xff" * 10)
+    (tmp_path / "notes.txt").write_text("not a model at all")
+    unknown = make_model([helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example")], [("x", (1, 4), "f32")])
+    unknown.opset_import.append(helper.make_opsetid("com.example", 1))
+    onnx.save(unknown, tmp_path / "unknown.onnx")
+    dyn = helper.make_model(helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)]))  # fmt: skip
+    onnx.save(dyn, tmp_path / "dynamic.onnx")
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"name": "bad", "display_name": "Bad", "kind": "cpu",
+        "default_precision": "int8", "provenance": "datasheet", "sources": ["x"], "ridge_macs_per_byte": {"int8": -3}}))  # fmt: skip
+    ok = tmp_path / "ok.onnx"
+    onnx.save(make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", (1, 4), "f32")]), ok)
+    return {
+        "corrupt file": (["count", str(tmp_path / "corrupt.onnx")], "not a valid ONNX model"),
+        "not ONNX": (["count", str(tmp_path / "notes.txt")], "not"),
+        "missing file": (["count", str(tmp_path / "nope.onnx")], "does not exist"),
+        "unknown op": (["count", str(tmp_path / "unknown.onnx")], "no counting rule for op type com.example::Frobnicate"),
+        "missing input shape": (["count", str(tmp_path / "dynamic.onnx")], "symbolic dimension 'batch'"),
+        "device typo": (["predict", str(ok), "--device", "pixel6_cpuu"], "did you mean 'pixel6_cpu'"),
+        "bad spec field": (["predict", str(ok), "--device", str(tmp_path / "bad.yaml")],
+                           "bad.yaml: field 'ridge_macs_per_byte.int8': must be a positive number"),
+        "bad input shape flag": (["count", str(ok), "--input-shape", "x=1xfour"], "expected NAME=1x3x224x224"),
+    }  # fmt: skip
+
+
+def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys):
+    for label, (argv, message) in _bad_inputs(tmp_path).items():
+        assert main(argv) == 2, label
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("roofline: error: ") and message in err and "\n" not in err, (label, err)
+
+
+def test_installed_console_script_has_no_traceback(tmp_path):
+    # the real entry point, in a subprocess: nothing but the one line on stderr
+    cases = _bad_inputs(tmp_path)
+    exe = [sys.executable, "-c", "import sys; from roofline.cli import main; sys.exit(main())"]
+    for label in ("corrupt file", "device typo"):
+        r = subprocess.run(exe + cases[label][0], capture_output=True, text=True)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, label
+
+
+def test_help_everywhere(capsys):
+    for argv in (["--help"], ["count", "--help"], ["predict", "--help"], ["devices", "--help"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 0
+    assert "--weight-dtype" in capsys.readouterr().out
+
+
+def test_unknown_op_can_be_reported(tmp_path, capsys):
+    path = tmp_path / "u.onnx"
+    model = make_model([helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Frobnicate", ["r"], ["y"], domain="x.y")],
+                       [("x", (1, 4), "f32")])  # fmt: skip
+    model.opset_import.append(helper.make_opsetid("x.y", 1))
+    onnx.save(model, path)
+    assert main(["count", str(path), "--report-unknown"]) == 0
+    assert "unknown ops (no MACs counted): Frobnicate" in capsys.readouterr().out
+    assert np.isnan(float("nan"))
+
+
+def test_ci_runs_the_readme_test_command():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    setup = readme.split("```")[1].strip().splitlines()
+    commands = [line for line in setup if line and not line.startswith("#")]
+    assert len(commands) == 2, commands
+    assert commands[1] in (root / ".ci" / "run").read_text()

@@ -1,0 +1,97 @@
+"""Device spec files: every built-in spec passes the generic checks; bad specs fail by file and field."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+import roofline
+from roofline.devices import list_devices, load_device, spec_dir
+from roofline.errors import SpecError, UnknownDeviceError
+
+# the four ridge points the MobileNetV4 paper fitted to measurements (Table 16)
+MNV4_RIDGES = {"pixel6_cpu": 31.2, "galaxy_s23_cpu": 39.7, "pixel4_dsp": 347.3, "pixel8_edgetpu": 433.8}
+DATASHEET = ["coral_edgetpu", "jetson_nano_gpu", "jetson_orin_nano", "adreno_640", "mali_g78_mp20", "apple_a15_ane",
+             "rpi4_cpu", "snapdragon855_hexagon", "snapdragon865_hexagon"]  # fmt: skip
+
+
+def test_required_devices_ship():
+    assert set(MNV4_RIDGES) | set(DATASHEET) <= set(list_devices())
+
+
+@pytest.mark.parametrize("name", list_devices())
+def test_builtin_spec(name):
+    d = load_device(name)
+    assert d.name == name and d.sources and d.default_precision in d.precisions
+    for p in d.precisions:
+        assert d.ridge(p) > 0
+        if not d.is_relative(p):
+            assert d.ridge(p) == pytest.approx(d.peak(p) / d.bandwidth_bytes_per_s, rel=0.01)
+
+
+@pytest.mark.parametrize("name,ridge", MNV4_RIDGES.items())
+def test_mnv4_fitted_ridge_points(name, ridge):
+    d = load_device(name)
+    assert d.ridge("int8") == ridge and d.provenance == "fitted" and d.is_relative("int8")
+
+
+def test_datasheet_specs_are_absolute():
+    for name in DATASHEET:
+        d = load_device(name)
+        assert d.provenance == "datasheet" and not d.is_relative(), name
+
+
+def test_specs_found_in_the_installed_package():
+    assert (spec_dir() / "pixel6_cpu.yaml").is_file()
+
+
+def test_device_name_typo_suggests_the_close_match():
+    with pytest.raises(UnknownDeviceError, match="did you mean 'pixel6_cpu'"):
+        load_device("pixel6_cup")
+    with pytest.raises(KeyError):  # also a KeyError
+        load_device("nothing_like_it")
+
+
+GOOD = {"name": "mydev", "display_name": "My device", "kind": "gpu", "default_precision": "fp16",
+        "peak_macs_per_s": {"fp16": 1.0e12}, "bandwidth_bytes_per_s": 5.0e10, "provenance": "datasheet",
+        "sources": ["my datasheet, p. 3"]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"peak_macs_per_s": {"fp16": 1.0e12}, "bandwith_bytes_per_s": 1}, r"field 'bandwith_bytes_per_s': unknown field.*did you mean 'bandwidth_bytes_per_s'"),
+        ({"sources": []}, r"field 'sources': missing"),
+        ({"sources": "a datasheet"}, r"field 'sources': must be a non-empty list"),
+        ({"bandwidth_bytes_per_s": -5}, r"field 'bandwidth_bytes_per_s': must be a positive number, got -5"),
+        ({"peak_macs_per_s": {"fp16": 0}}, r"field 'peak_macs_per_s.fp16': must be a positive number"),
+        ({"peak_macs_per_s": {"fp61": 1e12}}, r"field 'peak_macs_per_s.fp61': unknown precision.*did you mean 'fp16'"),
+        ({"ridge_macs_per_byte": {"fp16": 30.0}}, r"field 'ridge_macs_per_byte.fp16': 30 is inconsistent with .* = 20"),
+        ({"kind": "tpu"}, r"field 'kind': must be one of \['cpu', 'gpu', 'dsp', 'npu'\]"),
+        ({"default_precision": "int8"}, r"field 'default_precision': 'int8' has neither a peak nor a ridge point"),
+        ({"name": "other"}, r"field 'name': must equal the file name 'mydev'"),
+        ({"bandwidth_bytes_per_s": "fast"}, r"must be a positive number, got 'fast'"),
+    ],
+)
+def test_bad_spec_names_file_and_field(tmp_path, change, message):
+    path = tmp_path / "mydev.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, **change}))
+    with pytest.raises(SpecError, match=r"^mydev.yaml: " + message):
+        load_device(path)
+
+
+def test_good_user_spec_and_not_yaml(tmp_path):
+    path = tmp_path / "mydev.yaml"
+    path.write_text(yaml.safe_dump(GOOD))
+    d = load_device(str(path))
+    assert d.ridge() == 20.0 and d.peak("fp16") == 1e12
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match=r"^broken.yaml: not valid YAML"):
+        load_device(bad)
+
+
+def test_device_table_lists_every_device():
+    table = roofline.device_table()
+    assert list(table.name) == list_devices()
+    assert (table.ridge_macs_per_byte > 0).all()

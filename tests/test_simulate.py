@@ -1,0 +1,100 @@
+"""The roofline simulator against hand-computed times."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_model
+from onnx import helper
+
+import roofline
+from roofline.devices import validate_spec
+from roofline.simulate import roofline_time
+
+SPEC = dict(name="toy", display_name="Toy NPU", kind="npu", default_precision="int8", provenance="datasheet",
+            sources=["hand-made for tests"])  # fmt: skip
+
+
+def toy(peak_int8=1e9, peak_fp16=None, bw=1e8, **kw):
+    peaks = {"int8": peak_int8} | ({"fp16": peak_fp16} if peak_fp16 else {})
+    return validate_spec({**SPEC, "peak_macs_per_s": peaks, "bandwidth_bytes_per_s": bw, **kw})
+
+
+def two_layers():
+    # layer 1: 1x1 conv 16->32 on 8x8: MACs = 2048*16 = 32768; int8 bytes = 1024 in + 512 W + 2048 out = 3584
+    # layer 2: Relu on 1x32x8x8: 0 MACs; int8 bytes = 2048 + 2048 = 4096 (not fused: fuse="none")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"), helper.make_node("Relu", ["c"], ["y"], name="relu")]
+    return make_model(nodes, [("x", (1, 16, 8, 8), "f32")], [("w", np.zeros((32, 16, 1, 1), np.float32))])
+
+
+def test_hand_computed_roofline():
+    # peak 1e9 MAC/s, 1e8 B/s (ridge 10): conv max(32768/1e9, 3584/1e8) = 35.84 us (memory-bound);
+    # relu 4096/1e8 = 40.96 us (memory-bound). Total 76.8 us = 0.0768 ms.
+    pred = roofline.predict(two_layers(), toy(), fuse="none")
+    total = pred.totals.loc["toy"]
+    assert total.latency_ms == pytest.approx(0.0768)
+    assert total.latency_mac_equiv == pytest.approx(76.8e-6 * 1e9)
+    assert list(pred.per_layer("toy").bound) == ["memory", "memory"]
+    assert total.memory_bound_time_share == pytest.approx(1.0)
+    # with 10x the bandwidth (ridge 1) the conv becomes compute-bound: 32.768 us + 4.096 us
+    fast = roofline.predict(two_layers(), toy(bw=1e9), fuse="none")
+    assert fast.totals.loc["toy"].latency_ms == pytest.approx(0.036864)
+    assert list(fast.per_layer().bound) == ["compute", "memory"]
+
+
+def test_each_device_uses_its_own_precision():
+    # fp16 doubles every byte: conv 7168 B, relu 8192 B; peak fp16 1e9, bw 1e8 -> 71.68 + 81.92 us
+    dev = toy(peak_fp16=1e9, default_precision="fp16")
+    pred = roofline.predict(two_layers(), [toy(), dev], fuse="none")
+    assert list(pred.precisions) == ["int8", "fp16"]
+    assert pred.totals.latency_ms.tolist() == pytest.approx([0.0768, 0.1536])
+    assert roofline.predict(two_layers(), dev, precision="int8", fuse="none").totals.latency_ms.item() == pytest.approx(0.0768)
+
+
+def test_ridge_only_device_is_relative_and_labelled():
+    # ridge 10: latency = sum max(MACs, bytes * 10) = max(32768, 35840) + 40960 = 76800 MAC-equivalents
+    rel = validate_spec({**SPEC, "ridge_macs_per_byte": {"int8": 10.0}})
+    pred = roofline.predict(two_layers(), rel, fuse="none")
+    row = pred.totals.loc["toy"]
+    assert row.relative and np.isnan(row.latency_ms) and row.latency_mac_equiv == pytest.approx(76800)
+    assert set(pred.per_layer().unit) == {"MAC-eq"}
+
+
+def test_ridge_point_zero_is_a_mac_count():
+    pred = roofline.predict(two_layers(), ridge_points=[0.0], fuse="none")
+    assert pred.totals.latency_mac_equiv.item() == 32768
+
+
+def test_sweep_matches_a_loop_over_devices():
+    model = roofline.zoo.build("mobilenet_v2", width=0.5, resolution=128)
+    table = roofline.count(model, weight_dtype="int8", activation_dtype="int8", fuse="runtime")
+    ridges = np.linspace(0, 500, 101)
+    swept = roofline.predict(table, ridge_points=ridges).totals.latency_mac_equiv.to_numpy()
+    macs, b = table.macs.to_numpy(float), table.bytes.to_numpy(float)
+    loop = [sum(max(m, x * r) for m, x in zip(macs, b)) for r in ridges]
+    np.testing.assert_allclose(swept, loop)
+    assert np.all(np.diff(swept) >= 0)  # latency never falls as memory gets relatively slower
+    # from a model, predict counts at int8 itself and agrees with the table
+    direct = roofline.predict(model, ridge_points=ridges).totals.latency_mac_equiv.to_numpy()
+    np.testing.assert_allclose(direct, swept)
+
+
+def test_unknown_layers_count_as_memory_only():
+    t = roofline_time(np.array([np.nan, 100.0]), np.array([50.0, 1.0]), np.array([1.0]), np.array([1.0]))[0]
+    assert t[:, 0].tolist() == [50.0, 100.0]
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="ridge_points"):
+        roofline.predict(two_layers(), ridge_points=[-1.0])
+    with pytest.raises(ValueError, match="'fuse'"):
+        roofline.predict(two_layers(), toy(), fuse="aggressive")
+    with pytest.raises(ValueError, match=r"no 'fp16' roofline"):
+        roofline.predict(two_layers(), toy(), precision="fp16")
+
+
+def test_prediction_of_a_layer_table_uses_its_bytes():
+    table = roofline.count(two_layers(), weight_dtype="int8", activation_dtype="int8")
+    assert isinstance(table, pd.DataFrame)
+    assert roofline.predict(table, toy()).totals.latency_ms.item() == pytest.approx(0.0768)
