@@ -70,7 +70,7 @@ GOOD = {"name": "mydev", "display_name": "My device", "kind": "gpu", "default_pr
         ({"kind": "tpu"}, r"field 'kind': must be one of \['cpu', 'gpu', 'dsp', 'npu'\]"),
         ({"default_precision": "int8"}, r"field 'default_precision': 'int8' has neither a peak nor a ridge point"),
         ({"name": "other"}, r"field 'name': must equal the file name 'mydev'"),
-        ({"bandwidth_bytes_per_s": "fast"}, r"must be a positive number, got 'fast'"),
+        ({"bandwidth_bytes_per_s": "fast"}, r"field 'bandwidth_bytes_per_s': must be a positive number, got 'fast'"),
     ],
 )
 def test_bad_spec_names_file_and_field(tmp_path, change, message):
