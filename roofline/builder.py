@@ -78,7 +78,10 @@ class GraphBuilder:
     def batch_norm(self, x: str, name: str | None = None) -> str:
         name = name or self._name("bn")
         c = self.shapes[x][1]
-        params = [self.const(f"{name}.{p}", (c,), 1.0 if p in ("scale", "var") else None) for p in ("scale", "bias", "mean", "var")]
+        params = [
+            self.const(f"{name}.{p}", (c,), 1.0 if p in ("scale", "var") else None)
+            for p in ("scale", "bias", "mean", "var")
+        ]
         return self.node("BatchNormalization", [x, *params], self.shapes[x], name=name, epsilon=1e-5)
 
     def act(self, x: str, act: str | None) -> str:
@@ -106,7 +109,9 @@ class GraphBuilder:
         # erf form, as exporters write it for opset < 20: x * 0.5 * (1 + erf(x / sqrt(2)))
         s = self.shapes[x]
         e = self.node("Erf", [self.node("Div", [x, self.scalar(2**0.5)], s)], s)
-        return self.node("Mul", [self.node("Mul", [x, self.node("Add", [e, self.scalar(1.0)], s)], s), self.scalar(0.5)], s)
+        return self.node(
+            "Mul", [self.node("Mul", [x, self.node("Add", [e, self.scalar(1.0)], s)], s), self.scalar(0.5)], s
+        )
 
     def scalar(self, value: float) -> str:
         name = self._name("const")

@@ -10,7 +10,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -66,25 +65,44 @@ def _model(arg: str):
 
 
 def _cmd_count(args) -> int:
-    table = count(_model(args.model), _shapes(args.input_shape), args.weight_dtype, args.activation_dtype,
-                  args.fuse, "report" if args.report_unknown else "raise")  # fmt: skip
+    table = count(
+        _model(args.model),
+        _shapes(args.input_shape),
+        args.weight_dtype,
+        args.activation_dtype,
+        args.fuse,
+        "report" if args.report_unknown else "raise",
+    )
     if args.csv:
         table.to_csv(args.csv, index=False)
     t = totals(table)
     shown = table if not args.top else table.nlargest(args.top, "bytes" if args.sort == "bytes" else "macs")
-    out = Table(title=f"{Path(args.model).name}: {len(table)} layers (fuse={args.fuse}, "
-                      f"weights {table.attrs['weight_dtype']}, activations {table.attrs['activation_dtype']})")  # fmt: skip
+    out = Table(
+        title=f"{Path(args.model).name}: {len(table)} layers (fuse={args.fuse}, "
+        f"weights {table.attrs['weight_dtype']}, activations {table.attrs['activation_dtype']})"
+    )
     for col in ("name", "op", "kind", "output", "MACs", "params", "weight B", "in B", "out B", "MACs/B"):
         out.add_column(col, justify="left" if col in ("name", "op", "kind", "output") else "right")
     for r in shown.itertuples():
         op = r.op_type + (f"+{r.fused}" if r.fused else "")
-        out.add_row(r.name, op, r.kind, r.output_shapes, _si(r.macs), _si(r.params), _si(r.weight_bytes),
-                    _si(r.input_bytes), _si(r.output_bytes), f"{r.intensity_macs_per_byte:.3g}")  # fmt: skip
+        out.add_row(
+            r.name,
+            op,
+            r.kind,
+            r.output_shapes,
+            _si(r.macs),
+            _si(r.params),
+            _si(r.weight_bytes),
+            _si(r.input_bytes),
+            _si(r.output_bytes),
+            f"{r.intensity_macs_per_byte:.3g}",
+        )
     console = _console()
     console.print(out)
     console.print(
-        f"total: {_si(t['macs'])}MACs, {_si(t['params'])} params, {_si(t['bytes'], 'B')} moved "
-        f"(weights {_si(t['weight_bytes'], 'B')}, inputs {_si(t['input_bytes'], 'B')}, outputs {_si(t['output_bytes'], 'B')})"
+        f"total: {_si(t['macs'])} MACs, {_si(t['params'])} params, {_si(t['bytes'], 'B')} moved "
+        f"(weights {_si(t['weight_bytes'], 'B')}, inputs {_si(t['input_bytes'], 'B')}, "
+        f"outputs {_si(t['output_bytes'], 'B')})"
     )
     if table.attrs["unknown_ops"]:
         console.print(f"[bold]unknown ops (no MACs counted):[/] {', '.join(table.attrs['unknown_ops'])}")
@@ -98,34 +116,44 @@ def _predict_table(pred, title: str) -> Table:
     for col in ("device", "kind", "precision", "ridge MACs/B", "latency", "memory-bound", "provenance"):
         out.add_column(col, justify="right" if col in ("ridge MACs/B", "latency", "memory-bound") else "left")
     for name, r in pred.totals.iterrows():
-        latency = f"{_si(r.latency_mac_equiv)}MAC-eq *" if r.relative else f"{r.latency_ms:.3g} ms"
-        out.add_row(f"{r.display_name} ({name})", r.kind, r.precision, f"{r.ridge_macs_per_byte:.4g}", latency,
-                    f"{r.memory_bound_time_share:.0%}", r.provenance)  # fmt: skip
+        latency = f"{_si(r.latency_mac_equiv)} MAC-eq *" if r.relative else f"{r.latency_ms:.3g} ms"
+        out.add_row(
+            f"{r.display_name} ({name})",
+            r.kind,
+            r.precision,
+            f"{r.ridge_macs_per_byte:.4g}",
+            latency,
+            f"{r.memory_bound_time_share:.0%}",
+            r.provenance,
+        )
     return out
 
 
 def _print_prediction(pred, label: str, layers: int = 0) -> None:
     console = _console()
     t = totals(pred.layers)
-    console.print(_predict_table(pred, f"{label}: {_si(t['macs'])}MACs, {_si(t['params'])} params"))
+    console.print(_predict_table(pred, f"{label}: {_si(t['macs'])} MACs, {_si(t['params'])} params"))
     if pred.relative.any():
-        console.print("* relative: the spec holds only a ridge point, so latency is in MAC-equivalents "
-                      "(latency x PeakMACs); compare it only with other MAC-eq numbers")  # fmt: skip
+        console.print(
+            "* relative: the spec holds only a ridge point, so latency is in MAC-equivalents "
+            "(latency x PeakMACs); compare it only with other MAC-eq numbers"
+        )
     for dev in pred.totals.index if layers else []:
         rows = pred.per_layer(dev).nlargest(layers, "latency_mac_equiv")
         tab = Table(title=f"slowest {layers} layers on {dev}")
         for col in ("layer", "kind", "MACs", "bytes", "latency", "bound"):
             tab.add_column(col)
         for r in rows.itertuples():
-            lat = f"{_si(r.latency_mac_equiv)}MAC-eq" if r.unit != "ms" else f"{r.latency_ms:.3g} ms"
+            lat = f"{_si(r.latency_mac_equiv)} MAC-eq" if r.unit != "ms" else f"{r.latency_ms:.3g} ms"
             tab.add_row(r.name, r.kind, _si(r.macs), _si(r.bytes, "B"), lat, r.bound)
         console.print(tab)
 
 
 def _cmd_predict(args) -> int:
     devices = args.device or None
-    pred = predict(_model(args.model), devices, precision=args.precision, fuse=args.fuse,
-                   input_shapes=_shapes(args.input_shape))  # fmt: skip
+    pred = predict(
+        _model(args.model), devices, precision=args.precision, fuse=args.fuse, input_shapes=_shapes(args.input_shape)
+    )
     if args.csv:
         pred.totals.to_csv(args.csv)
     _print_prediction(pred, Path(args.model).name, args.layers)
@@ -156,8 +184,16 @@ def _cmd_devices(args) -> int:
     for r in df.itertuples():
         peak = None if r.peak_macs_per_s is None or pd.isna(r.peak_macs_per_s) else r.peak_macs_per_s
         bw = None if r.bandwidth_bytes_per_s is None or pd.isna(r.bandwidth_bytes_per_s) else r.bandwidth_bytes_per_s
-        out.add_row(r.name, r.display_name, r.kind, r.precision, _si(peak) if peak else "(not published)",
-                    _si(bw) if bw else "-", f"{r.ridge_macs_per_byte:.4g}", r.provenance)  # fmt: skip
+        out.add_row(
+            r.name,
+            r.display_name,
+            r.kind,
+            r.precision,
+            _si(peak) if peak else "(not published)",
+            _si(bw) if bw else "-",
+            f"{r.ridge_macs_per_byte:.4g}",
+            r.provenance,
+        )
     console.print(out)
     return 0
 
@@ -166,8 +202,10 @@ def _cmd_default(args) -> int:
     pred = predict(zoo.build(EXAMPLE_MODEL))
     _print_prediction(pred, f"{EXAMPLE_MODEL} (built-in example, 224 px)")
     console = _console()
-    console.print(f"\nNext: roofline predict MODEL.onnx --device {pred.totals.index[0]}   |   roofline count MODEL.onnx   "
-                  "|   roofline devices   |   roofline --help")  # fmt: skip
+    console.print(
+        f"\nNext: roofline predict MODEL.onnx --device {pred.totals.index[0]}   |   roofline count MODEL.onnx   "
+        "|   roofline devices   |   roofline --help"
+    )
     return 0
 
 
@@ -183,25 +221,46 @@ def _parser() -> argparse.ArgumentParser:
 
     def model_args(sp, fuse_default):
         sp.add_argument("model", help="an .onnx file, or a built-in network name (e.g. mobilenet_v2)")
-        sp.add_argument("--fuse", choices=FUSE_MODES, default=fuse_default,
-                        help=f"'none': one row per ONNX node; 'runtime': fused layers as runtimes run them (default {fuse_default})")  # fmt: skip
-        sp.add_argument("--input-shape", action="append", metavar="NAME=DIMS",
-                        help="fix an input shape (input=1x3x224x224) or a symbolic dimension (batch=1); repeatable")  # fmt: skip
+        sp.add_argument(
+            "--fuse",
+            choices=FUSE_MODES,
+            default=fuse_default,
+            help=f"'none': one row per ONNX node; 'runtime': fused layers as runtimes run them "
+            f"(default {fuse_default})",
+        )
+        sp.add_argument(
+            "--input-shape",
+            action="append",
+            metavar="NAME=DIMS",
+            help="fix an input shape (input=1x3x224x224) or a symbolic dimension (batch=1); repeatable",
+        )
 
     c = sub.add_parser("count", help="per-layer MACs, parameters and bytes of a model")
     model_args(c, "none")
     c.add_argument("--weight-dtype", choices=dtypes, help="count float weights at this precision (default: as stored)")
-    c.add_argument("--activation-dtype", choices=dtypes, help="count float activations at this precision (default: as stored)")
-    c.add_argument("--report-unknown", action="store_true", help="keep ops without a counting rule as 'unknown' rows instead of failing")
+    c.add_argument(
+        "--activation-dtype", choices=dtypes, help="count float activations at this precision (default: as stored)"
+    )
+    c.add_argument(
+        "--report-unknown",
+        action="store_true",
+        help="keep ops without a counting rule as 'unknown' rows instead of failing",
+    )
     c.add_argument("--csv", metavar="FILE", help="also write the full layer table as CSV")
-    c.add_argument("--top", type=int, metavar="N", help="show only the N layers with the most MACs (or bytes, see --sort)")
+    c.add_argument(
+        "--top", type=int, metavar="N", help="show only the N layers with the most MACs (or bytes, see --sort)"
+    )
     c.add_argument("--sort", choices=("macs", "bytes"), default="macs", help="what --top ranks by")
     c.set_defaults(func=_cmd_count)
 
     pr = sub.add_parser("predict", help="roofline latency of a model on one or more devices")
     model_args(pr, "runtime")
-    pr.add_argument("--device", action="append", metavar="NAME",
-                    help="a built-in device name or a spec .yaml; repeatable (default: every built-in device)")  # fmt: skip
+    pr.add_argument(
+        "--device",
+        action="append",
+        metavar="NAME",
+        help="a built-in device name or a spec .yaml; repeatable (default: every built-in device)",
+    )
     pr.add_argument("--precision", choices=dtypes, help="precision on every device (default: each device's own)")
     pr.add_argument("--layers", type=int, default=0, metavar="N", help="also show the N slowest layers per device")
     pr.add_argument("--csv", metavar="FILE", help="also write the per-device totals as CSV")

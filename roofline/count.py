@@ -21,9 +21,23 @@ __all__ = ["count", "totals", "COLUMNS"]
 
 #: columns of the layer table, in order
 COLUMNS = [
-    "name", "op_type", "fused", "kind", "input_shapes", "weight_shapes", "output_shapes", "macs", "flops",
-    "params", "weight_bytes", "input_bytes", "output_bytes", "bytes", "intensity_macs_per_byte", "nodes",
-]  # fmt: skip
+    "name",
+    "op_type",
+    "fused",
+    "kind",
+    "input_shapes",
+    "weight_shapes",
+    "output_shapes",
+    "macs",
+    "flops",
+    "params",
+    "weight_bytes",
+    "input_bytes",
+    "output_bytes",
+    "bytes",
+    "intensity_macs_per_byte",
+    "nodes",
+]
 _ON_UNKNOWN = ("raise", "report")
 
 
@@ -31,12 +45,20 @@ def node_costs(graph: Graph, on_unknown: str = "raise") -> list[Cost]:
     """Apply each node's counting rule. Unknown ops raise, or become ``kind="unknown"`` rows."""
     check_choice(on_unknown, _ON_UNKNOWN, "on_unknown")
     rules = [rule_for(n) for n in graph.nodes]
-    unknown = {n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}::{n.op_type}": n.name
-               for n, r in zip(graph.nodes, rules) if r is None}  # fmt: skip
+    unknown = {
+        n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}::{n.op_type}": n.name
+        for n, r in zip(graph.nodes, rules)
+        if r is None
+    }
     if unknown and on_unknown == "raise":
         raise UnsupportedOpError(unknown, supported_ops(), unknown)
-    missing = [(n, t) for n, r in zip(graph.nodes, rules) if r is not None for t in n.inputs + n.outputs
-               if t is not None and t.shape is None]  # fmt: skip
+    missing = [
+        (n, t)
+        for n, r in zip(graph.nodes, rules)
+        if r is not None
+        for t in n.inputs + n.outputs
+        if t is not None and t.shape is None
+    ]
     if missing:
         node, t = missing[0]
         raise ShapeError(
@@ -48,8 +70,14 @@ def node_costs(graph: Graph, on_unknown: str = "raise") -> list[Cost]:
     for node, rule in zip(graph.nodes, rules):
         if rule is None:
             known = [t for t in node.inputs + node.outputs if t is not None and t.shape is not None]
-            out.append(Cost("unknown", 0, tuple((t, t.numel) for t in known if t in node.inputs),
-                            tuple((t, t.numel) for t in known if t in node.outputs)))  # fmt: skip
+            out.append(
+                Cost(
+                    "unknown",
+                    0,
+                    tuple((t, t.numel) for t in known if t in node.inputs),
+                    tuple((t, t.numel) for t in known if t in node.outputs),
+                )
+            )
             continue
         try:
             out.append(rule(node))
@@ -71,8 +99,7 @@ def _pricer(weight_dtype: str | None, activation_dtype: str | None):
 
 
 def _params(c: Cost) -> dict[str, int]:
-    return {t.name: t.numel for t, _ in c.reads
-            if t.const and onnx_is_float(t.elem_type) and t.name not in c.buffers}  # fmt: skip
+    return {t.name: t.numel for t, _ in c.reads if t.const and onnx_is_float(t.elem_type) and t.name not in c.buffers}
 
 
 def _row(graph: Graph, costs: list[Cost], layer: Layer, price, outputs: set[str]) -> dict:
@@ -192,4 +219,6 @@ def totals(table: pd.DataFrame) -> dict:
     """Model totals of a layer table: MACs, FLOPs, parameters (shared weights once), bytes, layers."""
     if "totals" in table.attrs:
         return dict(table.attrs["totals"])
-    return {c: table[c].sum() for c in ("macs", "flops", "params", "weight_bytes", "input_bytes", "output_bytes", "bytes")}
+    return {
+        c: table[c].sum() for c in ("macs", "flops", "params", "weight_bytes", "input_bytes", "output_bytes", "bytes")
+    }

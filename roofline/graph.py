@@ -124,9 +124,7 @@ def _read_model(model: ModelLike) -> tuple[onnx.ModelProto, str | None]:
             hint = did_you_mean(path.name, [p.name for p in path.parent.glob("*.onnx")]) if path.parent.is_dir() else ""
             raise ModelLoadError(f"model file {str(path)!r} does not exist{hint}")
         return _parse(path.read_bytes(), str(path)), str(path.parent)
-    raise ModelLoadError(
-        f"the 'model' parameter must be a path, bytes or onnx.ModelProto, got {type(model).__name__}"
-    )
+    raise ModelLoadError(f"the 'model' parameter must be a path, bytes or onnx.ModelProto, got {type(model).__name__}")
 
 
 def _parse(data: bytes, where: str) -> onnx.ModelProto:
@@ -145,9 +143,7 @@ def _parse(data: bytes, where: str) -> onnx.ModelProto:
 def _dims(type_proto: onnx.TypeProto) -> list[int | str | None] | None:
     if not type_proto.HasField("tensor_type") or not type_proto.tensor_type.HasField("shape"):
         return None
-    return [
-        d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in type_proto.tensor_type.shape.dim
-    ]
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in type_proto.tensor_type.shape.dim]
 
 
 def _set_input_shapes(graph: onnx.GraphProto, input_shapes: Mapping[str, object] | None) -> bool:
@@ -363,7 +359,9 @@ def _build(proto: onnx.ModelProto, infos, const: set[str]) -> Graph:
             name = f"{node.op_type}_{counts[node.op_type]}"
         missing = [i for i in node.input if i and i not in defined]
         if missing:
-            raise ModelLoadError(f"node {name!r} reads {missing[0]!r} before any node writes it (graph not in topological order)")
+            raise ModelLoadError(
+                f"node {name!r} reads {missing[0]!r} before any node writes it (graph not in topological order)"
+            )
         defined.update(node.output)
         if node.output and all(o in const for o in node.output if o):
             folded.append(name)

@@ -161,9 +161,15 @@ def predict(
         p = precision or "int8"
         names = [f"rp_{r:g}" for r in rp]
         sweep = pd.DataFrame(
-            {"display_name": names, "kind": "ridge-point", "precision": p, "ridge_macs_per_byte": rp, "provenance": "sweep"},
+            {
+                "display_name": names,
+                "kind": "ridge-point",
+                "precision": p,
+                "ridge_macs_per_byte": rp,
+                "provenance": "sweep",
+            },
             index=pd.Index(names, name="device"),
-        )  # fmt: skip
+        )
         info = pd.concat([info, sweep]) if len(info) else sweep
         peak = np.concatenate([peak, np.full(rp.size, np.nan)])
         precisions += [p] * rp.size

@@ -6,9 +6,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from conftest import make_model
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from conftest import make_model
 from onnx import helper
 
 import roofline

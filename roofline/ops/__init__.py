@@ -38,6 +38,8 @@ Rule = Callable[[Node], Cost]
 def is_immediate(t: Tensor) -> bool:
     """A constant scalar, which kernels take as an operand rather than read from memory."""
     return t.const and t.numel == 1
+
+
 _RULES: dict[str, Rule] = {}
 
 

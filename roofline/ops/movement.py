@@ -21,15 +21,15 @@ def reshape(node: Node) -> Cost:
     return cost(node, MOVE, data=[0], outputs=[0])
 
 
-@register_op("Concat", "Transpose", "Cast", "DepthToSpace", "SpaceToDepth", "ScatterND",
-             "ScatterElements", "OneHot")  # fmt: skip
+@register_op("Concat", "Transpose", "Cast", "DepthToSpace", "SpaceToDepth", "ScatterND", "ScatterElements", "OneHot")
 def copy(node: Node) -> Cost:
     return cost(node, MOVE)
 
 
 @register_op("Split", "Pad", "Expand", "Tile", "CumSum", "Trilu", "CastLike")
 def copy_first(node: Node) -> Cost:
-    # split sizes, pads, target shapes, repeats, axis, k and CastLike's type donor are metadata (Pad's constant is a scalar)
+    # split sizes, pads, target shapes, repeats, axis and CastLike's type donor are metadata;
+    # Pad's constant value is a scalar
     return cost(node, MOVE, data=[0])
 
 
