@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.inliner
 from google.protobuf.message import DecodeError
 from onnx import helper, shape_inference
 
@@ -35,6 +36,8 @@ _SAME_SHAPE_OPS = {
     "GroupNormalization", "LayerNormalization", "InstanceNormalization", "BatchNormalization", "Gelu", "Mish",
     "HardSwish", "Relu", "Sigmoid", "Tanh", "Erf", "Clip", "LeakyRelu", "Softmax", "Dropout", "Identity",
 }  # fmt: skip
+# nodes that are never constant, whatever their inputs
+_RANDOM_PREFIXES = ("Random", "Multinomial", "Bernoulli")
 # the largest constant we evaluate while resolving shapes (elements)
 _MAX_FOLD_ELEMS = 1 << 16
 
@@ -229,7 +232,7 @@ def _const_outputs(proto: onnx.ModelProto, infos) -> set[str]:
             is_const = shape is not None
         else:
             is_const = all(i in const for i in node.input)
-        if is_const and node.domain in ("", "ai.onnx"):
+        if is_const and node.domain in ("", "ai.onnx") and not node.op_type.startswith(_RANDOM_PREFIXES):
             const.update(node.output)
     return const
 
@@ -317,6 +320,8 @@ def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int]
     which the model file holds even when the weights live elsewhere.
     """
     proto, base_dir = _read_model(model)
+    if proto.functions:  # exporters (torch dynamo) may emit model-local functions: count their bodies
+        proto = onnx.inliner.inline_local_functions(proto)
     changed = _set_input_shapes(proto.graph, input_shapes)
     if changed:  # stale shapes from an exporter would contradict the new input shapes
         del proto.graph.value_info[:]

@@ -307,3 +307,15 @@ def test_conv_macs_match_the_shape_onnxruntime_produces(cin_per_group, groups, c
     row = roofline.count(model).iloc[0]
     assert row.macs == y.size * cin_per_group * k * k
     assert row.output_bytes == y.size * 4 and row.weight_bytes == cout * cin_per_group * k * k * 4
+
+
+def test_model_local_functions_are_counted_through_their_bodies():
+    # exporters such as torch's dynamo emit local functions; their bodies are what runs
+    body = [helper.make_node("MatMul", ["a", "w"], ["m"]), helper.make_node("Relu", ["m"], ["b"])]
+    fn = helper.make_function("custom", "Block", ["a", "w"], ["b"], body, [helper.make_opsetid("", 17)])
+    model = make_model([helper.make_node("Block", ["x", "w"], ["y"], domain="custom")], [("x", (2, 4), "f32")],
+                       [("w", Z((4, 3), F))])  # fmt: skip
+    model.opset_import.append(helper.make_opsetid("custom", 1))
+    model.functions.append(fn)
+    table = roofline.count(model)
+    assert list(table.op_type) == ["MatMul", "Relu"] and table.macs.sum() == 2 * 3 * 4
