@@ -113,12 +113,13 @@ def _cmd_count(args) -> int:
 
 def _predict_table(pred, title: str) -> Table:
     out = Table(title=title)
-    for col in ("device", "kind", "precision", "ridge MACs/B", "latency", "memory-bound", "provenance"):
+    for col in ("device", "name", "kind", "precision", "ridge MACs/B", "latency", "memory-bound", "provenance"):
         out.add_column(col, justify="right" if col in ("ridge MACs/B", "latency", "memory-bound") else "left")
     for name, r in pred.totals.iterrows():
         latency = f"{_si(r.latency_mac_equiv)} MAC-eq *" if r.relative else f"{r.latency_ms:.3g} ms"
         out.add_row(
-            f"{r.display_name} ({name})",
+            r.display_name,
+            name,
             r.kind,
             r.precision,
             f"{r.ridge_macs_per_byte:.4g}",
