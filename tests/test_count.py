@@ -319,3 +319,25 @@ def test_model_local_functions_are_counted_through_their_bodies():
     model.functions.append(fn)
     table = roofline.count(model)
     assert list(table.op_type) == ["MatMul", "Relu"] and table.macs.sum() == 2 * 3 * 4
+
+
+def test_shape_arithmetic_beyond_data_propagation_is_folded(monkeypatch):
+    # Div and ReduceProd on a shape are outside ONNX data propagation: the reshape target is only known
+    # after evaluating the constant subgraph. x 1x8x4x4 -> target [2, (1*4*4*4)] = [2, 64] -> 2x64 @ 64x10
+    import roofline.graph as graph
+
+    calls = []
+    fold = graph._fold_constants
+    monkeypatch.setattr(graph, "_fold_constants", lambda *a: calls.append(fold(*a)) or calls[-1])
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"], name="shape"),
+        helper.make_node("Div", ["s", "two"], ["h"], name="half"),
+        helper.make_node("ReduceProd", ["h"], ["n"], name="prod", keepdims=1),
+        helper.make_node("Concat", ["one", "n"], ["target"], name="concat", axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["r"], name="reshape"),
+        helper.make_node("MatMul", ["r", "w"], ["y"], name="fc"),
+    ]
+    consts = [("two", np.array([1, 2, 1, 1], np.int64)), ("one", np.array([2], np.int64)), ("w", Z((64, 10), F))]
+    table = roofline.count(make_model(nodes, [("x", (1, 8, 4, 4), "f32")], consts))
+    assert calls == [True]
+    assert list(table.output_shapes) == ["2x64", "2x10"] and table.macs.sum() == 2 * 10 * 64
