@@ -7,6 +7,7 @@ written down once in ``docs/conventions.md``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from roofline.fuse import FUSE_MODES, Layer, group_layers
 from roofline.graph import Graph, ModelLike, Tensor, load_graph
 from roofline.ops import Cost, rule_for, supported_ops
 
-__all__ = ["count", "totals", "COLUMNS"]
+__all__ = ["count", "totals", "price", "Layers", "COLUMNS"]
 
 #: columns of the layer table, in order
 COLUMNS = [
@@ -39,6 +40,19 @@ COLUMNS = [
     "nodes",
 ]
 _ON_UNKNOWN = ("raise", "report")
+# the columns that do not depend on the precision
+_STRUCTURE = (
+    "name",
+    "op_type",
+    "fused",
+    "kind",
+    "input_shapes",
+    "weight_shapes",
+    "output_shapes",
+    "macs",
+    "params",
+    "nodes",
+)
 
 
 def node_costs(graph: Graph, on_unknown: str = "raise") -> list[Cost]:
@@ -86,23 +100,27 @@ def node_costs(graph: Graph, on_unknown: str = "raise") -> list[Cost]:
     return out
 
 
-def _pricer(weight_dtype: str | None, activation_dtype: str | None):
-    w = None if weight_dtype is None else precision_bytes(weight_dtype, "weight_dtype")
-    a = None if activation_dtype is None else precision_bytes(activation_dtype, "activation_dtype")
-
-    def price(t: Tensor, elems: int) -> float:
-        override = w if t.const else a
-        size = override if override is not None and onnx_is_float(t.elem_type) else t.itemsize
-        return elems * size
-
-    return price
-
-
 def _params(c: Cost) -> dict[str, int]:
     return {t.name: t.numel for t, _ in c.reads if t.const and onnx_is_float(t.elem_type) and t.name not in c.buffers}
 
 
-def _row(graph: Graph, costs: list[Cost], layer: Layer, price, outputs: set[str]) -> dict:
+# traffic of a layer, per role (weights, inputs, outputs) in three parts that re-price cheaply:
+# floating-point elements, the same at the element size stored in the model, and bytes of other tensors
+_ROLES = ("weight_bytes", "input_bytes", "output_bytes")
+
+
+def _traffic(entries) -> list[float]:
+    float_elems = native = other = 0.0
+    for t, e in entries:
+        if onnx_is_float(t.elem_type):
+            float_elems += e
+            native += e * t.itemsize
+        else:
+            other += e * t.itemsize
+    return [float_elems, native, other]
+
+
+def _row(graph: Graph, costs: list[Cost], layer: Layer, outputs: set[str]) -> tuple[dict, list, dict]:
     members = layer.members
     nodes = [graph.nodes[i] for i in members]
     produced = {t.name for n in nodes for t in n.outputs}
@@ -113,35 +131,44 @@ def _row(graph: Graph, costs: list[Cost], layer: Layer, price, outputs: set[str]
         c = costs[i]
         params.update(_params(c))
         for t, e in c.reads:
-            if t.name not in produced and t.name not in layer.folded:
-                reads[t.name] = max(reads.get(t.name, (t, 0)), (t, e), key=lambda p: p[1])
+            if t.name not in produced and t.name not in layer.folded and e > reads.get(t.name, (t, -1))[1]:
+                reads[t.name] = (t, e)
         for t, e in c.writes:
             consumers = graph.consumers.get(t.name, ())
             internal = consumers and all(j in members for j in consumers) and t.name not in outputs
             if not internal:
                 writes[t.name] = (t, e)
-    weight_bytes = sum(price(t, e) for t, e in reads.values() if t.const)
+    weights = [(t, e) for t, e in reads.values() if t.const]
     if layer.bias:
         elems, elem_type = layer.bias
-        weight_bytes += price(Tensor("<folded bias>", (elems,), elem_type, True), elems)
+        weights.append((Tensor("<folded bias>", (elems,), elem_type, True), elems))
+    activations = [(t, e) for t, e in reads.values() if not t.const]
     anchor = costs[members[0]]
-    unknown = anchor.kind == "unknown"
-    return {
+    row = {
         "name": nodes[0].name,
         "op_type": nodes[0].op_type,
         "fused": "+".join(n.op_type for n in nodes[1:]),
         "kind": anchor.kind,
-        "input_shapes": ", ".join(t.shape_str() for t, _ in reads.values() if not t.const),
+        "input_shapes": ", ".join(t.shape_str() for t, _ in activations),
         "weight_shapes": ", ".join(t.shape_str() for t, _ in reads.values() if t.const),
         "output_shapes": ", ".join(t.shape_str() for t, _ in writes.values()),
-        "macs": np.nan if unknown else sum(costs[i].macs for i in members),
+        "macs": np.nan if anchor.kind == "unknown" else sum(costs[i].macs for i in members),
         "params": sum(params.values()),
-        "weight_bytes": weight_bytes,
-        "input_bytes": sum(price(t, e) for t, e in reads.values() if not t.const),
-        "output_bytes": sum(price(t, e) for t, e in writes.values()),
         "nodes": tuple(n.name for n in nodes),
-        "_params": params,
     }
+    return row, [_traffic(weights), _traffic(activations), _traffic(writes.values())], params
+
+
+def price(traffic: np.ndarray, weight_dtype: str | None, activation_dtype: str | None) -> np.ndarray:
+    """Bytes per layer and role, shape (L, 3), from a (L, 3 roles, 3 parts) traffic array."""
+    sizes = [precision_bytes(weight_dtype, "weight_dtype") if weight_dtype else None,
+             precision_bytes(activation_dtype, "activation_dtype") if activation_dtype else None]  # fmt: skip
+    sizes.append(sizes[1])
+    out = np.empty(traffic.shape[:2])
+    for r, size in enumerate(sizes):
+        floats = traffic[:, r, 1] if size is None else traffic[:, r, 0] * size
+        out[:, r] = floats + traffic[:, r, 2]
+    return out
 
 
 def count(
@@ -172,47 +199,65 @@ def count(
     """
     check_choice(fuse, FUSE_MODES, "fuse")
     graph = model if isinstance(model, Graph) else load_graph(model, input_shapes)
-    costs = node_costs(graph, on_unknown)
-    layers, free = group_layers(graph, costs, fuse)
-    return _table(graph, costs, layers, free, weight_dtype, activation_dtype, fuse)
+    return Layers.build(graph, fuse, on_unknown).table(weight_dtype, activation_dtype)
 
 
-def _table(graph, costs, layers, free, weight_dtype, activation_dtype, fuse) -> pd.DataFrame:
-    price = _pricer(weight_dtype, activation_dtype)
-    outputs = set(graph.outputs)
-    rows = [_row(graph, costs, layer, price, outputs) for layer in layers]
-    all_params: dict[str, int] = {}
-    for r in rows:
-        all_params.update(r.pop("_params"))
-    df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("flops", "bytes", "intensity_macs_per_byte")])
-    if not df["macs"].isna().any():
-        df["macs"] = df["macs"].astype("int64")
-    df["flops"] = 2 * df["macs"]
-    df["bytes"] = df["weight_bytes"] + df["input_bytes"] + df["output_bytes"]
-    df["intensity_macs_per_byte"] = df["macs"] / df["bytes"].where(df["bytes"] > 0)  # NaN for 0 bytes
-    df = df[COLUMNS]
-    unknown = sorted(set(df.loc[df["kind"] == "unknown", "op_type"]))
-    df.attrs.update(
-        model=graph.name,
-        fuse=fuse,
-        weight_dtype=weight_dtype or "model",
-        activation_dtype=activation_dtype or "model",
-        unknown_ops=unknown,
-        free_nodes=free,
-        folded_nodes=len(graph.folded),
-    )
-    df.attrs["totals"] = {
-        "macs": int(df["macs"].sum()),
-        "flops": int(df["flops"].sum()),
-        "params": int(sum(all_params.values())),
-        "weight_bytes": float(df["weight_bytes"].sum()),
-        "input_bytes": float(df["input_bytes"].sum()),
-        "output_bytes": float(df["output_bytes"].sum()),
-        "bytes": float(df["bytes"].sum()),
-        "layers": len(df),
-        "unknown_layers": int((df["kind"] == "unknown").sum()),
-    }
-    return df
+@dataclass
+class Layers:
+    """The layers of a graph before pricing: structure, per-role traffic, and parameters."""
+
+    graph: Graph
+    rows: pd.DataFrame
+    traffic: np.ndarray  # (L, 3 roles, 3 parts), see price()
+    params: int
+    free: list[str]
+    fuse: str
+
+    @classmethod
+    def build(cls, graph: Graph, fuse: str = "none", on_unknown: str = "raise") -> Layers:
+        check_choice(fuse, FUSE_MODES, "fuse")
+        costs = node_costs(graph, on_unknown)
+        layers, free = group_layers(graph, costs, fuse)
+        outputs = set(graph.outputs)
+        rows, traffic, params = [], [], {}
+        for layer in layers:
+            row, t, p = _row(graph, costs, layer, outputs)
+            rows.append(row)
+            traffic.append(t)
+            params.update(p)
+        df = pd.DataFrame(rows, columns=list(_STRUCTURE))
+        if not df["macs"].isna().any():
+            df["macs"] = df["macs"].astype("int64")
+        return cls(graph, df, np.asarray(traffic, float).reshape(-1, 3, 3), sum(params.values()), free, fuse)
+
+    def table(self, weight_dtype: str | None = None, activation_dtype: str | None = None) -> pd.DataFrame:
+        """The layer table with bytes at the given precisions."""
+        df = self.rows.copy()
+        df["flops"] = 2 * df["macs"]
+        priced = price(self.traffic, weight_dtype, activation_dtype)
+        for r, col in enumerate(_ROLES):
+            df[col] = priced[:, r]
+        df["bytes"] = priced.sum(axis=1)
+        df["intensity_macs_per_byte"] = df["macs"] / df["bytes"].where(df["bytes"] > 0)  # NaN for 0 bytes
+        df = df[COLUMNS]
+        df.attrs.update(
+            model=self.graph.name,
+            fuse=self.fuse,
+            weight_dtype=weight_dtype or "model",
+            activation_dtype=activation_dtype or "model",
+            unknown_ops=sorted(set(df.loc[df["kind"] == "unknown", "op_type"])),
+            free_nodes=self.free,
+            folded_nodes=len(self.graph.folded),
+        )
+        df.attrs["totals"] = {
+            "macs": int(df["macs"].sum()),
+            "flops": int(df["flops"].sum()),
+            "params": int(self.params),
+            **{col: float(df[col].sum()) for col in (*_ROLES, "bytes")},
+            "layers": len(df),
+            "unknown_layers": int((df["kind"] == "unknown").sum()),
+        }
+        return df
 
 
 def totals(table: pd.DataFrame) -> dict:

@@ -15,10 +15,10 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from roofline.count import _table, node_costs
+from roofline.count import Layers, price
 from roofline.devices import DeviceSpec, load_devices
 from roofline.errors import InvalidParameterError, check_choice
-from roofline.fuse import FUSE_MODES, group_layers
+from roofline.fuse import FUSE_MODES
 from roofline.graph import Graph, ModelLike, load_graph
 
 __all__ = ["Prediction", "predict", "roofline_time"]
@@ -179,18 +179,17 @@ def predict(
 
     distinct = list(dict.fromkeys(precisions))
     if isinstance(model, pd.DataFrame):
-        tables = {p: model for p in distinct}
+        first = model
+        per_precision = np.repeat(model["bytes"].to_numpy(float)[:, None], len(distinct), axis=1)
     else:
         graph = model if isinstance(model, Graph) else load_graph(model, input_shapes)
-        costs = node_costs(graph, on_unknown)
-        layers, free = group_layers(graph, costs, fuse)
-        tables = {p: _table(graph, costs, layers, free, p, p, fuse) for p in distinct}
-    per_precision = np.stack([tables[p]["bytes"].to_numpy(float) for p in distinct], axis=1)
+        layers = Layers.build(graph, fuse, on_unknown)
+        first = layers.table(distinct[0], distinct[0])
+        per_precision = np.stack([price(layers.traffic, p, p).sum(axis=1) for p in distinct], axis=1)
     if len(distinct) == 1:  # a view, not a (layers x devices) copy: sweeps stay cheap
         bytes_ = np.broadcast_to(per_precision, (per_precision.shape[0], len(precisions)))
     else:
         bytes_ = per_precision[:, [distinct.index(p) for p in precisions]]
-    first = tables[distinct[0]]
     time, compute, memory = roofline_time(
         first["macs"].to_numpy(float), bytes_, np.where(np.isnan(peak), 1.0, peak), ridge
     )
