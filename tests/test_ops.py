@@ -25,7 +25,8 @@ def case(op, inputs, expect, acts=None, consts=None, attrs=None, opset=17, outpu
 
 
 X = {"x": ((1, 8, 4, 4), "f32")}  # 128 elements, 512 bytes
-UNARY_FLOAT = ("Sqrt", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Tan")
+UNARY_FLOAT = ("Sqrt", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Tan",
+               "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Shrink")
 ACTS = ("Relu", "LeakyRelu", "Elu", "Selu", "Celu", "Sigmoid", "HardSigmoid", "Tanh", "Erf", "Softplus",
         "Softsign", "ThresholdedRelu")  # fmt: skip
 BINARY_FLOAT = ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Mean", "Sum")
@@ -51,6 +52,14 @@ CASES = [
     # Conv1d: Y 1x4x8 = 32; 32*2*3 = 192 MACs; W 24 = 96 B; X 16*4 = 64 B; Y 128 B
     case("Conv", ["x", "w"], ("conv", 192, 24, 96, 64, 128), {"x": ((1, 2, 8), "f32")},
          {"w": Z((4, 2, 3), F)}, {"pads": [1, 1]}, id="Conv-1d"),  # fmt: skip
+    # int8 conv: X 1x3x8x8 uint8 = 192 B, W 4x3x3x3 int8 = 108 B (not float: not params), Y int32 1x4x6x6 = 576 B;
+    # 144 * 3 * 9 = 3888 MACs; the zero points are scalars
+    case("ConvInteger", ["x", "w", "xz"], ("conv", 3888, 0, 108, 192, 576), {"x": ((1, 3, 8, 8), "u8")},
+         {"w": Z((4, 3, 3, 3), np.int8), "xz": np.uint8(0)}),  # fmt: skip
+    # QLinearConv 1x1: Y 1x16x4x4 = 256 el; 256 * 8 = 2048 MACs; W 128 B int8 + int32 bias 16 * 4 = 64 B; X 128 B; Y 256 B
+    case("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ("pointwise", 2048, 0, 192, 128, 256),
+         {"x": ((1, 8, 4, 4), "u8")}, {"xs": F(0.1), "xz": np.uint8(0), "w": Z((16, 8, 1, 1), np.int8), "ws": F(0.1),
+         "wz": np.int8(0), "ys": F(0.1), "yz": np.uint8(0), "b": Z(16, np.int32)}),  # fmt: skip
     # X 1x4x3x3 = 36, W 4x2x2x2 (Cout/g = 2), stride 2 -> Y 1x2x6x6; 36*2*4 = 288 MACs; W 32 = 128 B; Y 288 B
     case("ConvTranspose", ["x", "w"], ("conv-transpose", 288, 32, 128, 144, 288), {"x": ((1, 4, 3, 3), "f32")},
          {"w": Z((4, 2, 2, 2), F)}, {"strides": [2, 2]}),  # fmt: skip
@@ -69,6 +78,11 @@ CASES = [
     # broadcast batch: A 2x1x4x5, B 3x5x6 -> Y 2x3x4x6 = 144; 720 MACs; A 160 B, B 360 B
     case("MatMul", ["a", "b"], ("matmul", 720, 0, 0, 520, 576), {"a": ((2, 1, 4, 5), "f32"), "b": ((3, 5, 6), "f32")},
          id="MatMul-broadcast"),  # fmt: skip
+    # int8 linear: Y 2x4 int32 = 32 B; 2*4*8 = 64 MACs; A 16 B uint8, B 32 B int8
+    case("MatMulInteger", ["a", "b"], ("gemm", 64, 0, 32, 16, 32), {"a": ((2, 8), "u8")}, {"b": Z((8, 4), np.int8)}),
+    case("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ("gemm", 64, 0, 32, 16, 8), {"a": ((2, 8), "u8")},
+         {"as": F(0.1), "az": np.uint8(0), "b": Z((8, 4), np.int8), "bs": F(0.1), "bz": np.int8(0), "ys": F(0.1),
+          "yz": np.uint8(0)}),  # fmt: skip
     # q.k: out 1x2x4x5 = 40, contracted d = 8: 320 MACs; q 64*4 = 256 B, k 80*4 = 320 B; out 160 B
     case("Einsum", ["q", "k"], ("matmul", 320, 0, 0, 576, 160), {"q": ((1, 2, 4, 8), "f32"), "k": ((1, 2, 5, 8), "f32")},
          attrs={"equation": "bhqd,bhkd->bhqk"}, id="Einsum-scores"),  # fmt: skip
@@ -148,6 +162,8 @@ CASES = [
     *[case(op, ["x"], ("reduce", 0, 0, 0, 96, 48), {"x": ((2, 3, 4), "f32")}, attrs={"axis": 2}) for op in ("ArgMax", "ArgMin")],
     # values 2x3 (24 B) + int64 indices 2x3 (48 B)
     case("TopK", ["x", "k"], ("reduce", 0, 0, 0, 64, 72), {"x": ((2, 8), "f32")}, {"k": np.array([3], I64)}, outputs=2),
+    # X 1x2x4x4 (128 B) + grid 1x3x3x2 (72 B) -> 1x2x3x3 (72 B)
+    case("GridSample", ["x", "g"], ("resize", 0, 0, 0, 200, 72), {"x": ((1, 2, 4, 4), "f32"), "g": ((1, 3, 3, 2), "f32")}),
     # 1x2x4x4 -> 1x2x8x8: 128 B in, 512 B out (roi and scales are metadata)
     case("Resize", ["x", "", "s"], ("resize", 0, 0, 0, 128, 512), {"x": ((1, 2, 4, 4), "f32")},
          {"s": np.array([1, 1, 2, 2], F)}),  # fmt: skip

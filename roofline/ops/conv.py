@@ -14,13 +14,19 @@ def conv_kind(cin: int, group: int, kernel: tuple[int, ...]) -> str:
     return "pointwise" if all(k == 1 for k in kernel) else "conv"
 
 
-@register_op("Conv")
+# where X, W and the bias sit among the inputs; other inputs are quantisation scales and zero points
+_OPERANDS = {"Conv": (0, 1, 2), "ConvInteger": (0, 1, None), "QLinearConv": (0, 3, 8)}
+
+
+@register_op(*_OPERANDS)
 def conv(node: Node) -> Cost:
     # Y: N x Cout x H' x W';  W: Cout x Cin/g x kh x kw  ->  MACs = numel(Y) * Cin/g * kh * kw
-    x, w, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    xi, wi, bi = _OPERANDS[node.op_type]
+    x, w, y = node.inputs[xi], node.inputs[wi], node.outputs[0]
     kernel = w.shape[2:]
     macs = y.numel * w.shape[1] * math.prod(kernel)
-    return cost(node, conv_kind(x.shape[1], node.attr("group", 1), kernel), macs)
+    data = [i for i in (xi, wi, bi) if i is not None]
+    return cost(node, conv_kind(x.shape[1], node.attr("group", 1), kernel), macs, data=data)
 
 
 @register_op("ConvTranspose")

@@ -15,7 +15,8 @@ ACTIVATIONS = (
 )  # fmt: skip
 UNARY = (
     "Sqrt", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos",
-    "Tan", "Not", "IsNaN", "IsInf", "BitwiseNot", "QuantizeLinear", "DequantizeLinear",
+    "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Not", "IsNaN", "IsInf",
+    "BitwiseNot", "QuantizeLinear", "DequantizeLinear", "Shrink",
 )  # fmt: skip
 BINARY = (
     "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Mean", "Sum", "Mod", "Equal", "Less",

@@ -23,12 +23,17 @@ def gemm(node: Node) -> Cost:
     return cost(node, _kind(b), y.numel * k)
 
 
-@register_op("MatMul")
+# where A and B sit among the inputs; other inputs are quantisation scales and zero points
+_OPERANDS = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3)}
+
+
+@register_op(*_OPERANDS)
 def matmul(node: Node) -> Cost:
     # numpy matmul semantics, batched and broadcast: K is A's last dimension
-    a, b, y = node.inputs[0], node.inputs[1], node.outputs[0]
+    ai, bi = _OPERANDS[node.op_type]
+    a, b, y = node.inputs[ai], node.inputs[bi], node.outputs[0]
     k = a.shape[-1] if a.shape else 1
-    return cost(node, _kind(a, b), max(y.numel, 1) * k)
+    return cost(node, _kind(a, b), max(y.numel, 1) * k, data=[ai, bi])
 
 
 def einsum_macs(equation: str, shapes: list[tuple[int, ...]]) -> int:

@@ -26,3 +26,9 @@ def reduce(node: Node) -> Cost:
 def resize(node: Node) -> Cost:
     # roi, scales and sizes are metadata
     return cost(node, "resize", data=[0])
+
+
+@register_op("GridSample")
+def grid_sample(node: Node) -> Cost:
+    # reads the input and the sampling grid whole, writes the output
+    return cost(node, "resize")
