@@ -22,37 +22,13 @@ __all__ = ["count", "totals", "price", "Layers", "COLUMNS"]
 
 #: columns of the layer table, in order
 COLUMNS = [
-    "name",
-    "op_type",
-    "fused",
-    "kind",
-    "input_shapes",
-    "weight_shapes",
-    "output_shapes",
-    "macs",
-    "flops",
-    "params",
-    "weight_bytes",
-    "input_bytes",
-    "output_bytes",
-    "bytes",
-    "intensity_macs_per_byte",
-    "nodes",
-]
-_ON_UNKNOWN = ("raise", "report")
+    "name", "op_type", "fused", "kind", "input_shapes", "weight_shapes", "output_shapes", "macs", "flops", "params",
+    "weight_bytes", "input_bytes", "output_bytes", "bytes", "intensity_macs_per_byte", "nodes",
+]  # fmt: skip
+_ROLES = ("weight_bytes", "input_bytes", "output_bytes")
 # the columns that do not depend on the precision
-_STRUCTURE = (
-    "name",
-    "op_type",
-    "fused",
-    "kind",
-    "input_shapes",
-    "weight_shapes",
-    "output_shapes",
-    "macs",
-    "params",
-    "nodes",
-)
+_STRUCTURE = [c for c in COLUMNS if c not in (*_ROLES, "flops", "bytes", "intensity_macs_per_byte")]
+_ON_UNKNOWN = ("raise", "report")
 
 
 def node_costs(graph: Graph, on_unknown: str = "raise") -> list[Cost]:
@@ -104,12 +80,9 @@ def _params(c: Cost) -> dict[str, int]:
     return {t.name: t.numel for t, _ in c.reads if t.const and onnx_is_float(t.elem_type) and t.name not in c.buffers}
 
 
-# traffic of a layer, per role (weights, inputs, outputs) in three parts that re-price cheaply:
-# floating-point elements, the same at the element size stored in the model, and bytes of other tensors
-_ROLES = ("weight_bytes", "input_bytes", "output_bytes")
-
-
 def _traffic(entries) -> list[float]:
+    """A role's traffic in three parts that re-price cheaply: floating-point elements, the same at the
+    element size stored in the model, and the bytes of other (integer, boolean) tensors."""
     float_elems = native = other = 0.0
     for t, e in entries:
         if onnx_is_float(t.elem_type):
@@ -225,7 +198,7 @@ class Layers:
             rows.append(row)
             traffic.append(t)
             params.update(p)
-        df = pd.DataFrame(rows, columns=list(_STRUCTURE))
+        df = pd.DataFrame(rows, columns=_STRUCTURE)
         if not df["macs"].isna().any():
             df["macs"] = df["macs"].astype("int64")
         return cls(graph, df, np.asarray(traffic, float).reshape(-1, 3, 3), sum(params.values()), free, fuse)
