@@ -38,6 +38,7 @@ _SAME_SHAPE_OPS = {
 }  # fmt: skip
 # nodes that are never constant, whatever their inputs
 _RANDOM_PREFIXES = ("Random", "Multinomial", "Bernoulli")
+_MAX_FOLD_ROUNDS = 64
 # the largest constant we evaluate while resolving shapes (elements)
 _MAX_FOLD_ELEMS = 1 << 16
 
@@ -223,9 +224,32 @@ def _value_infos(proto: onnx.ModelProto) -> dict[str, tuple[tuple[int, ...] | No
     return out
 
 
-def _const_outputs(proto: onnx.ModelProto, infos) -> set[str]:
+def _strip_weights(graph: onnx.GraphProto) -> set[str]:
+    """Turn large initializers into typed graph inputs, and return their names.
+
+    Shape inference then never copies the weights (it serialises the model on every call), and
+    nothing reads their values: only their shapes and element types matter for counting.
+    """
+    inputs = {i.name: i for i in graph.input}
+    big = [
+        t
+        for t in graph.initializer
+        if math.prod(t.dims) > _MAX_FOLD_ELEMS or t.data_location == onnx.TensorProto.EXTERNAL
+    ]
+    for t in big:
+        if t.name in inputs:
+            graph.input.remove(inputs[t.name])
+        graph.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+    names = {t.name for t in big}
+    keep = [t for t in graph.initializer if t.name not in names]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    return names
+
+
+def _const_outputs(proto: onnx.ModelProto, infos, weights: set[str]) -> set[str]:
     """Names of every tensor known at load time."""
-    const = {t.name for t in proto.graph.initializer} | {""}
+    const = {t.name for t in proto.graph.initializer} | weights | {""}
     for node in proto.graph.node:
         if node.op_type in _SHAPE_ONLY_OPS:
             shape = infos.get(node.input[0], (None, 0))[0]
@@ -237,6 +261,47 @@ def _const_outputs(proto: onnx.ModelProto, infos) -> set[str]:
     return const
 
 
+def _shape_value(node: onnx.NodeProto, shape: tuple[int, ...]) -> np.ndarray:
+    arr = np.array(shape, dtype=np.int64)
+    if node.op_type == "Size":
+        return np.array(arr.prod(), dtype=np.int64)
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    return arr[attrs.get("start", 0) : attrs.get("end", len(arr))]
+
+
+def _evaluate(nodes: list[onnx.NodeProto], values: dict[str, np.ndarray], proto: onnx.ModelProto) -> dict:
+    """Run ``nodes`` (constant, in order) on ``values`` with onnx's reference runtime: one model for all of
+    them, or node by node when one of them cannot run (it then stays unfolded)."""
+    from onnx.reference import ReferenceEvaluator
+
+    def run(group):
+        needed = sorted({i for n in group for i in n.input if i and i in values})
+        graph = helper.make_graph(
+            group,
+            "fold",
+            [
+                helper.make_tensor_value_info(i, helper.np_dtype_to_tensor_dtype(values[i].dtype), values[i].shape)
+                for i in needed
+            ],
+            [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for n in group for o in n.output if o],
+        )
+        model = helper.make_model(graph, opset_imports=proto.opset_import, ir_version=proto.ir_version)
+        outs = [o for n in group for o in n.output if o]
+        return dict(zip(outs, ReferenceEvaluator(model).run(None, {i: values[i] for i in needed})))
+
+    try:
+        return run(nodes)
+    except Exception:  # noqa: BLE001 - some op the reference runtime cannot run: go node by node
+        out: dict[str, np.ndarray] = {}
+        for node in nodes:
+            if all(i == "" or i in values or i in out for i in node.input):
+                try:
+                    out.update(run([node]) if not out else _evaluate([node], {**values, **out}, proto))
+                except Exception:  # noqa: BLE001 - leave this node unfolded
+                    continue
+        return out
+
+
 def _fold_constants(proto: onnx.ModelProto, infos, const: set[str], base_dir: str | None) -> bool:
     """Evaluate small constant subgraphs (shape arithmetic) and store them as initializers.
 
@@ -244,8 +309,6 @@ def _fold_constants(proto: onnx.ModelProto, infos, const: set[str], base_dir: st
     Reshape target is computed from ``Shape`` through ops that ONNX data propagation does not cover.
     Returns True when something was folded.
     """
-    from onnx.reference import ReferenceEvaluator
-
     g = proto.graph
     values: dict[str, np.ndarray] = {}
     for t in g.initializer:
@@ -254,48 +317,29 @@ def _fold_constants(proto: onnx.ModelProto, infos, const: set[str], base_dir: st
                 values[t.name] = onnx.numpy_helper.to_array(t, base_dir or "")
             except Exception:  # noqa: BLE001 - external data we cannot read: leave unfolded
                 pass
-    folded_nodes = []
+    todo, avail = [], set(values)
     for node in g.node:
         if not node.output or any(o not in const for o in node.output):
             continue
         if node.op_type in _SHAPE_ONLY_OPS:
-            shape = infos[node.input[0]][0]
-            arr = np.array(shape, dtype=np.int64)
-            values[node.output[0]] = arr if node.op_type == "Shape" else np.array(arr.prod(), dtype=np.int64)
-            if node.op_type == "Shape" and (node.attribute):
-                attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-                values[node.output[0]] = arr[attrs.get("start", 0) : attrs.get("end", len(arr))]
-            folded_nodes.append(node)
-            continue
-        if not all(i == "" or i in values for i in node.input):
-            continue
-        try:
-            sub = helper.make_graph(
-                [node],
-                "fold",
-                [helper.make_tensor_value_info(i, infos[i][1], values[i].shape) for i in node.input if i],
-                [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output],
-            )
-            model = helper.make_model(sub, opset_imports=proto.opset_import, ir_version=proto.ir_version)
-            results = ReferenceEvaluator(model).run(None, {i: values[i] for i in node.input if i})
-        except Exception:  # noqa: BLE001 - an op the reference runtime cannot run: leave unfolded
-            continue
-        if any(np.asarray(r).size > _MAX_FOLD_ELEMS for r in results):
-            continue
-        for name, r in zip(node.output, results):
-            values[name] = np.asarray(r)
-        folded_nodes.append(node)
-    if not folded_nodes:
+            values[node.output[0]] = _shape_value(node, infos[node.input[0]][0])
+            avail.add(node.output[0])
+        elif all(i == "" or i in avail for i in node.input):
+            todo.append(node)
+            avail.update(node.output)
+    if todo:
+        values.update(_evaluate(todo, values, proto))
+    small = {k for k, v in values.items() if np.asarray(v).size <= _MAX_FOLD_ELEMS}
+    folded = {o for n in g.node if n.output and all(o in small for o in n.output if o) for o in n.output}
+    if not folded:
         return False
-    names = {o for n in folded_nodes for o in n.output}
-    keep = [n for n in g.node if not any(o in names for o in n.output)]
+    keep = [n for n in g.node if not any(o in folded for o in n.output)]
     del g.node[:]
     g.node.extend(keep)
     existing = {t.name for t in g.initializer}
     used = {i for n in keep for i in n.input} | {o.name for o in g.output}
-    for name in names & used:
-        if name not in existing:
-            g.initializer.append(onnx.numpy_helper.from_array(values[name], name))
+    for name in folded & used - existing:
+        g.initializer.append(onnx.numpy_helper.from_array(np.asarray(values[name]), name))
     del g.value_info[:]
     return True
 
@@ -327,20 +371,25 @@ def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int]
         del proto.graph.value_info[:]
         for out in proto.graph.output:
             out.type.tensor_type.ClearField("shape")
+    weights = _strip_weights(proto.graph)
     inferred = _infer(proto)
     infos = _value_infos(inferred)
-    const = _const_outputs(inferred, infos)
-    missing = [
-        o for n in inferred.graph.node for o in n.output if o and o not in const and infos.get(o, (None,))[0] is None
-    ]
-    if missing and (_fold_constants(inferred, infos, const, base_dir) | _same_shapes(inferred, infos)):
+    const = _const_outputs(inferred, infos, weights)
+    # each round of folding can reveal shapes that make more shape arithmetic constant (e.g. a Pad whose
+    # pads are computed, then a Reshape computed from the padded shape): repeat until nothing changes
+    for _ in range(_MAX_FOLD_ROUNDS):
+        missing = any(
+            o and o not in const and infos.get(o, (None,))[0] is None for n in inferred.graph.node for o in n.output
+        )
+        if not missing or not (_fold_constants(inferred, infos, const, base_dir) | _same_shapes(inferred, infos)):
+            break
         inferred = _infer(inferred)
         infos = _value_infos(inferred)
-        const = _const_outputs(inferred, infos)
-    return _build(inferred, infos, const)
+        const = _const_outputs(inferred, infos, weights)
+    return _build(inferred, infos, const, weights)
 
 
-def _build(proto: onnx.ModelProto, infos, const: set[str]) -> Graph:
+def _build(proto: onnx.ModelProto, infos, const: set[str], weights: set[str]) -> Graph:
     g = proto.graph
     tensors: dict[str, Tensor] = {}
 
@@ -387,7 +436,7 @@ def _build(proto: onnx.ModelProto, infos, const: set[str]) -> Graph:
         name=g.name or "model",
         nodes=nodes,
         tensors=tensors,
-        inputs=[i.name for i in g.input if i.name not in inits],
+        inputs=[i.name for i in g.input if i.name not in inits and i.name not in weights],
         outputs=[o.name for o in g.output],
         folded=folded,
         opset=next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0),
