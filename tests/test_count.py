@@ -341,3 +341,28 @@ def test_shape_arithmetic_beyond_data_propagation_is_folded(monkeypatch):
     table = roofline.count(make_model(nodes, [("x", (1, 8, 4, 4), "f32")], consts))
     assert calls == [True]
     assert list(table.output_shapes) == ["2x64", "2x10"] and table.macs.sum() == 2 * 10 * 64
+
+
+def test_shape_arithmetic_folds_over_several_rounds():
+    # as in Swin's window partition: the pads of a Pad are computed (Transpose, not data-propagated), and a
+    # Reshape target is computed from the padded shape: the second only resolves after the first is folded.
+    # x 1x4x5x5 padded by 1 on H and W -> 1x4x7x7; target [7, -1] -> 7x28; @ 28x3: 7*3*28 = 588 MACs
+    nodes = [
+        helper.make_node("Transpose", ["pads_t"], ["pads_2d"], perm=[1, 0]),
+        helper.make_node("Reshape", ["pads_2d", "minus1"], ["pads"]),
+        helper.make_node("Pad", ["x", "pads"], ["p"], name="pad"),
+        helper.make_node("Shape", ["p"], ["s"]),
+        helper.make_node("Div", ["s", "win"], ["h"]),
+        helper.make_node("Gather", ["h", "two"], ["n"], axis=0),
+        helper.make_node("Unsqueeze", ["n", "zero"], ["n1"]),
+        helper.make_node("Concat", ["n1", "minus1"], ["target"], axis=0),
+        helper.make_node("Reshape", ["p", "target"], ["r"], name="reshape"),
+        helper.make_node("MatMul", ["r", "w"], ["y"], name="fc"),
+    ]
+    i64 = np.int64
+    consts = [("pads_t", np.array([[0, 0], [0, 0], [1, 1], [1, 1]], i64)), ("minus1", np.array([-1], i64)),
+              ("win", np.array([1, 1, 1, 7], i64)), ("two", np.array(2, i64)), ("zero", np.array([0], i64)),
+              ("w", Z((28, 3), F))]  # fmt: skip
+    table = roofline.count(make_model(nodes, [("x", (1, 4, 5, 5), "f32")], consts))
+    assert list(table.name) == ["pad", "reshape", "fc"]
+    assert list(table.output_shapes) == ["1x4x7x7", "7x28", "7x3"] and table.macs.sum() == 588
