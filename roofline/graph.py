@@ -224,6 +224,35 @@ def _value_infos(proto: onnx.ModelProto) -> dict[str, tuple[tuple[int, ...] | No
     return out
 
 
+def _sort_topologically(graph: onnx.GraphProto) -> None:
+    """Reorder nodes so that every tensor is written before it is read (some exporters do not)."""
+    start = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    defined = set(start)
+    for node in graph.node:
+        if any(i not in defined for i in node.input):
+            break
+        defined.update(node.output)
+    else:
+        return  # already in order
+    defined, pending, ordered = set(start), [onnx.NodeProto() for _ in graph.node], []
+    for copy, node in zip(pending, graph.node):
+        copy.CopyFrom(node)
+    while pending:
+        ready = [n for n in pending if all(i in defined for i in n.input)]
+        if not ready:
+            missing = next(i for i in pending[0].input if i not in defined)
+            raise ModelLoadError(
+                f"node {pending[0].name or pending[0].op_type!r} reads {missing!r}, which no node or input provides"
+            )
+        for n in ready:
+            defined.update(n.output)
+        ordered += ready
+        done = {id(n) for n in ready}
+        pending = [n for n in pending if id(n) not in done]
+    del graph.node[:]
+    graph.node.extend(ordered)
+
+
 def _strip_weights(graph: onnx.GraphProto) -> set[str]:
     """Turn large initializers into typed graph inputs, and return their names.
 
@@ -364,6 +393,7 @@ def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int]
     which the model file holds even when the weights live elsewhere.
     """
     proto, base_dir = _read_model(model)
+    _sort_topologically(proto.graph)
     if proto.functions:  # exporters (torch dynamo) may emit model-local functions: count their bodies
         proto = onnx.inliner.inline_local_functions(proto)
     changed = _set_input_shapes(proto.graph, input_shapes)
@@ -404,19 +434,12 @@ def _build(proto: onnx.ModelProto, infos, const: set[str], weights: set[str]) ->
 
     nodes: list[Node] = []
     folded: list[str] = []
-    defined = {i.name for i in g.input} | {t.name for t in g.initializer}
     counts: dict[str, int] = {}
     for node in g.node:
         name = node.name
         if not name:
             counts[node.op_type] = counts.get(node.op_type, -1) + 1
             name = f"{node.op_type}_{counts[node.op_type]}"
-        missing = [i for i in node.input if i and i not in defined]
-        if missing:
-            raise ModelLoadError(
-                f"node {name!r} reads {missing[0]!r} before any node writes it (graph not in topological order)"
-            )
-        defined.update(node.output)
         if node.output and all(o in const for o in node.output if o):
             folded.append(name)
             continue

@@ -366,3 +366,12 @@ def test_shape_arithmetic_folds_over_several_rounds():
     table = roofline.count(make_model(nodes, [("x", (1, 4, 5, 5), "f32")], consts))
     assert list(table.name) == ["pad", "reshape", "fc"]
     assert list(table.output_shapes) == ["1x4x7x7", "7x28", "7x3"] and table.macs.sum() == 588
+
+
+def test_nodes_out_of_topological_order_are_sorted():
+    nodes = [helper.make_node("Relu", ["h"], ["y"], name="relu"), helper.make_node("MatMul", ["x", "w"], ["h"], name="fc")]
+    table = roofline.count(make_model(nodes, [("x", (2, 4), "f32")], [("w", Z((4, 3), F))], outputs=["y"]))
+    assert list(table.name) == ["fc", "relu"] and table.macs.sum() == 24
+    dangling = [helper.make_node("Relu", ["nowhere"], ["y"], name="relu")]
+    with pytest.raises(ModelLoadError, match="reads 'nowhere', which no node or input provides"):
+        roofline.count(make_model(dangling, [("x", (2, 4), "f32")], outputs=["y"]))
