@@ -55,6 +55,7 @@ def node_costs(graph: Graph, on_unknown: str = "raise") -> list[Cost]:
             f"shape of tensor {t.name!r} (read or written by {node.op_type} node {node.name!r}) is unknown after "
             f"shape inference; {len(missing)} tensor use(s) affected. Set the model's input shapes with "
             f"input_shapes=..., or check for ops whose output shape depends on data"
+            + (f" (it may depend on ops without a counting rule: {', '.join(sorted(unknown))})" if unknown else "")
         )
     out = []
     for node, rule in zip(graph.nodes, rules):
