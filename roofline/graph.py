@@ -108,11 +108,6 @@ class Graph:
                     out.setdefault(t.name, []).append(i)
         return out
 
-    @cached_property
-    def producer(self) -> dict[str, int]:
-        """Tensor name -> index of the node that writes it."""
-        return {t.name: i for i, node in enumerate(self.nodes) for t in node.outputs}
-
 
 def _read_model(model: ModelLike) -> tuple[onnx.ModelProto, str | None]:
     """Return a ModelProto (never the caller's object: we edit shapes) and its directory."""
