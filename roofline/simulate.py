@@ -25,7 +25,7 @@ __all__ = ["Prediction", "predict", "roofline_time"]
 
 
 def roofline_time(macs: np.ndarray, bytes_: np.ndarray, peak: np.ndarray, ridge: np.ndarray):
-    """Per-layer times and bounds, broadcast over trailing device axes.
+    """Per-layer roofline times, broadcast over a trailing device axis.
 
     Args:
         macs: MACs per layer, shape (L,) (NaN for layers without a counting rule: they count as memory only).
