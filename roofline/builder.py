@@ -151,3 +151,125 @@ class GraphBuilder:
         model.ir_version = 8
         onnx.checker.check_model(model)
         return model
+
+
+class NetworkBuilder(GraphBuilder):
+    """Builds the blocks of ``roofline.blocks`` (one method per block type, same layer order as the
+    analytical costs in ``roofline.blocks.block_cost``)."""
+
+    def block(self, x: str, b) -> str:
+        return getattr(self, f"_{b.type}")(x, b)
+
+    def _conv(self, x, b):
+        return self.conv(x, b.c, k=b.k, stride=b.s, act=b.activation)
+
+    def _ds(self, x, b):
+        cin = self.shapes[x][1]
+        y = self.conv(x, cin, k=b.k, stride=b.s, groups=cin, act=b.activation)
+        return self.conv(y, b.c, act=b.activation)
+
+    def _residual(self, x, y, b) -> str:
+        if b.s == 1 and self.shapes[x][1] == b.c and not b.noskip:
+            return self.add(x, y)
+        return y
+
+    def _layer_scale(self, y, b) -> str:
+        return self.mul(y, self.const(self._name("gamma"), (b.c, 1, 1))) if b.ls else y
+
+    def _ir(self, x, b):
+        from roofline.blocks import make_divisible, se_channels
+
+        cin = self.shapes[x][1]
+        mid = make_divisible(cin * b.e) if b.e != 1 else cin
+        y = self.conv(x, mid, act=b.activation) if b.e != 1 else x
+        y = self.conv(y, mid, k=b.k, stride=b.s, groups=mid, act=b.activation)
+        if b.se or b.sei:
+            g = self.global_pool(y)
+            g = self.conv(g, se_channels(b, cin, mid), bias=True, bn=False, act="relu" if b.se else b.activation)
+            g = self.conv(g, mid, bias=True, bn=False, act="hsigmoid" if b.se else "sigmoid")
+            y = self.mul(y, g)
+        return self._residual(x, self.conv(y, b.c, act=None), b)
+
+    def _fused(self, x, b):
+        from roofline.blocks import make_divisible
+
+        y = self.conv(x, make_divisible(self.shapes[x][1] * b.e), k=b.k, stride=b.s, act=b.activation)
+        return self._residual(x, self.conv(y, b.c, act=None), b)
+
+    def _uib(self, x, b):
+        from roofline.blocks import make_divisible
+
+        cin = self.shapes[x][1]
+        y = x
+        if b.a:  # start depthwise: BN, no activation; strided only when there is no middle one
+            y = self.conv(y, cin, k=b.a, stride=1 if b.k else b.s, groups=cin, act=None)
+        mid = make_divisible(cin * b.e)
+        y = self.conv(y, mid, act=b.activation)
+        if b.k:
+            y = self.conv(y, mid, k=b.k, stride=b.s, groups=mid, act=b.activation)
+        y = self._layer_scale(self.conv(y, b.c, act=None), b)
+        return self._residual(x, y, b)
+
+    def _reshape(self, x: str, shape: tuple[int, ...]) -> str:
+        target = self.ints(shape)
+        return self.node("Reshape", [x, target], shape)
+
+    def _transpose(self, x: str, perm: list[int]) -> str:
+        shape = tuple(self.shapes[x][i] for i in perm)
+        return self.node("Transpose", [x], shape, perm=perm)
+
+    def _mqa(self, x, b):
+        n, c, h, w = self.shapes[x]
+        xn = self.batch_norm(x)
+        src = self.conv(xn, c, k=b.k, stride=b.q, groups=c, act=None) if b.q > 1 else xn
+        hq, wq = self.shapes[src][2:]
+        q = self.conv(src, b.h * b.d, bn=False, act=None)
+        q = self._transpose(self._reshape(q, (n, b.h, b.d, hq * wq)), [0, 1, 3, 2])  # n, h, N, d
+        kv = []
+        for _ in ("key", "value"):
+            s = self.conv(xn, c, k=b.k, stride=b.v, groups=c, act=None) if b.v > 1 else xn
+            hk, wk = self.shapes[s][2:]
+            kv.append(self._reshape(self.conv(s, b.d, bn=False, act=None), (n, 1, b.d, hk * wk)))  # n, 1, d, M
+        k_t, v = kv[0], self._transpose(kv[1], [0, 1, 3, 2])
+        m = self.shapes[k_t][3]
+        scores = self.node("MatMul", [q, k_t], (n, b.h, hq * wq, m))
+        scores = self.node("Mul", [scores, self.scalar(b.d**-0.5)], (n, b.h, hq * wq, m))
+        attn = self.node("Softmax", [scores], (n, b.h, hq * wq, m), axis=-1)
+        o = self.node("MatMul", [attn, v], (n, b.h, hq * wq, b.d))
+        o = self._reshape(self._transpose(o, [0, 1, 3, 2]), (n, b.h * b.d, hq, wq))
+        if b.q > 1:
+            scales = self.floats((1.0, 1.0, h / hq, w / wq))
+            o = self.node("Resize", [o, "", scales], (n, b.h * b.d, h, w), mode="linear")
+        y = self._layer_scale(self.conv(o, b.c, bn=False, act=None), b)
+        return self._residual(x, y, b)
+
+    def _head(self, x, b):
+        if b.c:
+            x = self.conv(x, b.c, act=b.activation)
+        x = self.global_pool(x)
+        if b.f:
+            x = self.conv(x, b.f, bias=not b.bn, bn=b.bn, act=b.activation)
+        return self.gemm(self.flatten(x), b.n, name="classifier")
+
+    def ints(self, values) -> str:
+        name = self._name("shape")
+        self.initializers.append(numpy_helper.from_array(np.array(values, np.int64), name))
+        return name
+
+    def floats(self, values) -> str:
+        name = self._name("scales")
+        self.initializers.append(numpy_helper.from_array(np.array(values, np.float32), name))
+        return name
+
+
+def build_network(spec, resolution: int, width: float = 1.0, name: str = "network", weights: str = "light",
+                  seed: int = 0) -> onnx.ModelProto:  # fmt: skip
+    """Build a network spec (a string or decoded blocks) as an ``onnx.ModelProto``."""
+    from roofline.blocks import decode, expand, widen
+
+    blocks = decode(spec) if isinstance(spec, str) else list(spec)
+    b = NetworkBuilder(name, (1, 3, resolution, resolution), weights, seed)
+    x = b.input
+    for block in expand(widen(blocks, width)):
+        x = b.block(x, block)
+    return b.model(x)

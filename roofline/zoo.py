@@ -1,70 +1,85 @@
-"""Built-in example networks, by name.
+"""Built-in networks, by name: block specs (``roofline.blocks``) with their reference counts.
 
-For now the zoo holds MobileNetV2 (Sandler et al. 2018), built layer by layer from its published
-spec: 3.50 M parameters and 300.8 M MACs at width 1.0 and 224 px.
+The table lives in ``zoo_models.yaml`` beside this module: spec, native resolution, width, the
+published parameter and MAC counts the tests hold each build to, top-1 accuracy and sources.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import fnmatch
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 import onnx
+import yaml
 
-from roofline.builder import GraphBuilder
-from roofline.errors import did_you_mean
+from roofline.blocks import Block, decode, make_divisible, network_cost, widen
+from roofline.builder import build_network
+from roofline.errors import InvalidParameterError, did_you_mean
 
-__all__ = ["list_models", "build", "make_divisible"]
-
-_MODELS: dict[str, Callable[..., onnx.ModelProto]] = {}
-
-
-def register_model(name: str):
-    def deco(fn):
-        if name in _MODELS:
-            raise ValueError(f"model {name!r} is already registered")
-        _MODELS[name] = fn
-        return fn
-
-    return deco
+__all__ = ["ZooModel", "list_models", "get", "build", "make_divisible"]
 
 
-def list_models() -> list[str]:
-    return sorted(_MODELS)
+@dataclass(frozen=True)
+class ZooModel:
+    """One built-in network: its spec and what it is checked against."""
+
+    name: str
+    spec: str
+    resolution: int
+    width: float = 1.0
+    params: str = ""  # published parameter count ("3.505 M"): its digits say its precision
+    macs: str = ""  # published MAC count ("0.1 G")
+    top1: float | None = None  # ImageNet top-1 (%), MobileNetV4 paper Table 6
+    source: str = ""
+
+    @property
+    def blocks(self) -> list[Block]:
+        return decode(self.spec)
+
+    def reference(self, which: str) -> tuple[float, float]:
+        """(value, tolerance) of the published ``params`` or ``macs``: 1%, or half a unit of the last
+        printed digit where the reference is rounded more coarsely (the MobileNetV4 paper prints 0.1 G)."""
+        number, unit = getattr(self, which).split()
+        scale = {"M": 1e6, "G": 1e9}[unit]
+        value = float(number) * scale
+        return value, max(0.01 * value, 0.5 * 10.0 ** -len(number.partition(".")[2]) * scale)
+
+    def analytical(self, resolution: int | None = None, width: float | None = None) -> tuple[int, int]:
+        """(MACs, params) from the per-block formulas, without building anything."""
+        blocks = widen(self.blocks, self.width if width is None else width)
+        return network_cost(blocks, resolution or self.resolution)
 
 
-def build(name: str, **kwargs) -> onnx.ModelProto:
-    """Build a zoo network as an ``onnx.ModelProto`` (light weights unless ``weights="random"``)."""
-    try:
-        fn = _MODELS[name]
-    except KeyError:
-        raise KeyError(f"unknown zoo model {name!r}{did_you_mean(name, _MODELS)}; known: {list_models()}") from None
-    return fn(**kwargs)
+@cache
+def _models() -> dict[str, ZooModel]:
+    text = (resources.files("roofline") / "zoo_models.yaml").read_text(encoding="utf-8")
+    return {name: ZooModel(name=name, **entry) for name, entry in yaml.safe_load(text)["models"].items()}
 
 
-def make_divisible(v: float, divisor: int = 8) -> int:
-    """Round channels to a multiple of ``divisor``, never dropping below 90% (the MobileNet rule)."""
-    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
-    return new + divisor if new < 0.9 * v else new
+def list_models(pattern: str = "*") -> list[str]:
+    """Names of the built-in networks matching a shell-style ``pattern``, e.g. ``"mnv4_*"``."""
+    return sorted(n for n in _models() if fnmatch.fnmatch(n, pattern))
 
 
-# (expansion t, output channels c, repeats n, first stride s), Sandler et al. 2018, Table 2
-_MNV2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+def get(name: str) -> ZooModel:
+    """The zoo entry of ``name``."""
+    models = _models()
+    if name not in models:
+        raise InvalidParameterError(
+            f"unknown zoo model {name!r}{did_you_mean(name, models)}; known: {', '.join(list_models())}"
+        )
+    return models[name]
 
 
-@register_model("mobilenet_v2")
-def mobilenet_v2(width: float = 1.0, resolution: int = 224, weights: str = "light", seed: int = 0) -> onnx.ModelProto:
-    b = GraphBuilder(f"mobilenet_v2_{width:g}_{resolution}", (1, 3, resolution, resolution), weights, seed)
-    x = b.conv(b.input, make_divisible(32 * width), k=3, stride=2, act="relu6")
-    cin = make_divisible(32 * width)
-    for t, c, n, s in _MNV2:
-        cout = make_divisible(c * width)
-        for i in range(n):
-            stride = s if i == 0 else 1
-            y = x if t == 1 else b.conv(x, cin * t, act="relu6")
-            y = b.conv(y, cin * t, k=3, stride=stride, groups=cin * t, act="relu6")
-            y = b.conv(y, cout, act=None)
-            x = b.add(x, y) if stride == 1 and cin == cout else y
-            cin = cout
-    x = b.conv(x, make_divisible(1280 * max(1.0, width)), act="relu6")
-    x = b.gemm(b.flatten(b.global_pool(x)), 1000, name="classifier")
-    return b.model(x)
+def build(name: str, resolution: int | None = None, width: float | None = None, weights: str = "light",
+          seed: int = 0) -> onnx.ModelProto:  # fmt: skip
+    """Build a zoo network as an ``onnx.ModelProto`` (weight-free unless ``weights="random"``)."""
+    m = get(name)
+    resolution = resolution or m.resolution
+    width = m.width if width is None else width
+    if resolution < 32 or width <= 0:
+        raise InvalidParameterError(f"resolution must be >= 32 and width > 0, got {resolution} and {width}")
+    label = name if (resolution, width) == (m.resolution, m.width) else f"{name}_r{resolution}_w{width:g}"
+    return build_network(m.spec, resolution, width, label, weights, seed)
