@@ -22,8 +22,6 @@ from roofline.errors import InvalidParameterError, ModelLoadError, RooflineError
 from roofline.fuse import FUSE_MODES
 from roofline.simulate import predict
 
-EXAMPLE_MODEL = "mobilenet_v2"
-
 
 def _si(x: float, unit: str = "") -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -200,21 +198,23 @@ def _cmd_devices(args) -> int:
 
 
 def _cmd_default(args) -> int:
-    pred = predict(zoo.build(EXAMPLE_MODEL))
-    _print_prediction(pred, f"{EXAMPLE_MODEL} (built-in example, 224 px)")
-    console = _console()
-    console.print(
-        f"\nNext: roofline predict MODEL.onnx --device {pred.totals.index[0]}   |   roofline count MODEL.onnx   "
-        "|   roofline devices   |   roofline --help"
+    from roofline.cli_sweep import DEFAULT_OUT, cmd_sweep
+
+    argv = ["sweep", "--out-dir", DEFAULT_OUT]
+    code = cmd_sweep(_parser().parse_args(argv))
+    _console().print(
+        "Next: roofline predict MODEL.onnx --device pixel8_edgetpu   |   roofline count MODEL.onnx   |   "
+        "roofline plot roofline mnv4_conv_m --device jetson_orin_nano -o roofline.png   |   roofline --help"
     )
-    return 0
+    return code
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="roofline",
         description="Per-layer MACs and bytes of ONNX models, and their roofline latency on mobile and edge devices. "
-        "With no command, predicts a built-in MobileNetV2 on every built-in device.",
+        "With no command, runs the MobileNetV4 ridge-point sweep of the built-in networks on the built-in devices "
+        "(a PNG, a CSV and a table in ./roofline-out).",
     )
     p.set_defaults(func=_cmd_default)
     sub = p.add_subparsers(title="commands", metavar="COMMAND")
@@ -270,6 +270,10 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("devices", help="list the built-in device specs, or show one")
     d.add_argument("name", nargs="?", help="a device name or spec .yaml to show in full")
     d.set_defaults(func=_cmd_devices)
+
+    from roofline.cli_sweep import add_commands
+
+    add_commands(sub)
     return p
 
 

@@ -43,10 +43,31 @@ def test_predict_and_devices(mnv2, capsys):
     assert main(["devices", "coral_edgetpu"]) == 0 and "sources:" in capsys.readouterr().out
 
 
-def test_default_command_predicts_the_example_on_every_device(capsys):
+def test_default_command_runs_the_sweep(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
     assert main([]) == 0
     out = capsys.readouterr().out
-    assert "mobilenet_v2" in out and "pixel4_dsp" in out and "coral_edgetpu" in out
+    assert "mnv4_conv_s" in out and "pixel4_dsp" in out and "pixel8_edgetpu" in out
+    import pandas as pd
+
+    df = pd.read_csv(tmp_path / "roofline-out" / "roofline_sweep.csv")
+    assert set(df.model) == set(roofline_zoo_names()) and df.ridge_macs_per_byte.max() == 500
+    assert (tmp_path / "roofline-out" / "roofline_sweep.png").stat().st_size > 10_000
+
+
+def roofline_zoo_names():
+    from roofline import zoo
+
+    return zoo.list_models()
+
+
+def test_zoo_and_plot_commands(tmp_path, capsys):
+    assert main(["zoo", "list"]) == 0 and "mnv4_hybrid_l" in capsys.readouterr().out
+    assert main(["zoo", "export", "mnv4_conv_s", "-o", str(tmp_path / "s.onnx")]) == 0
+    assert onnx.load(tmp_path / "s.onnx").graph.name == "mnv4_conv_s"
+    for fig in (["roofline", "mnv4_conv_s", "--device", "coral_edgetpu"], ["breakdown", "mobilenet_v2"], ["pareto", "--ridge", "100"]):
+        assert main(["plot", *fig, "-o", str(tmp_path / "f.png")]) == 0, fig
+    assert main(["plot", "roofline", "-o", str(tmp_path / "f.png")]) == 2
 
 
 def _bad_inputs(tmp_path):
