@@ -48,10 +48,8 @@ def sweep_table(df, precision: str) -> Table:
         out.add_column(f"{name}\n{rp:.4g}", justify="right")
     at = df[df.ridge_macs_per_byte.isin([rp for _, rp in columns])]
     grid = at.pivot(index="model", columns="ridge_macs_per_byte", values="relative_latency")
-    best = grid.min()
     for model in df.drop_duplicates("model").sort_values("macs").model:
-        cells = [f"[bold]{grid.at[model, rp]:.2f}[/]" if grid.at[model, rp] == best[rp] else f"{grid.at[model, rp]:.2f}"
-                 for _, rp in columns]  # fmt: skip
+        cells = [f"{grid.at[model, rp]:.2f}" for _, rp in columns]
         out.add_row(model, _si(df.loc[df.model == model, "macs"].iloc[0]), *cells)
     return out
 
@@ -89,7 +87,7 @@ def cmd_sweep(args) -> int:
     plot.save(plot.plot_sweep(df), png)
     console = _console()
     console.print(sweep_table(df, args.precision))
-    console.print(f"bold = fastest at that ridge point. Wrote {png} and {csv} ({len(df)} rows).")
+    console.print(f"Wrote {png} and {csv} ({len(df)} rows: every model at every ridge point 0..{args.max_ridge:g}).")
     return 0
 
 
