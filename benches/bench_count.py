@@ -15,11 +15,11 @@ import io
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import onnx
+from _timing import summary, timed
 
 import roofline
 from roofline.builder import GraphBuilder
@@ -44,21 +44,6 @@ def big_network(blocks: int) -> onnx.ModelProto:
         c = cout
     x = b.conv(x, 1280, act="hswish")
     return b.model(b.gemm(b.flatten(b.global_pool(x)), 1000))
-
-
-def timed(fn, repeats: int) -> list[float]:
-    fn()  # warm-up (imports, caches)
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
-
-
-def summary(xs: list[float], unit: float = 1e3) -> str:
-    q = np.percentile(np.asarray(xs) * unit, [10, 50, 90])
-    return f"median {q[1]:8.2f} ms  (p10 {q[0]:.2f}, p90 {q[2]:.2f})"
 
 
 def onnx_tool_profile(path: str) -> None:

@@ -10,28 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import numpy as np
+from _timing import summary, timed
 
 import roofline
 from roofline import zoo
 from roofline.sweep import sweep
-
-
-def timed(fn, repeats: int) -> list[float]:
-    fn()
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
-
-
-def summary(xs: list[float]) -> str:
-    q = np.percentile(np.asarray(xs) * 1e3, [10, 50, 90])
-    return f"median {q[1]:8.1f} ms  (p10 {q[0]:.1f}, p90 {q[2]:.1f})"
 
 
 def main(argv=None) -> int:
