@@ -242,6 +242,11 @@ def _down(hw: tuple[int, int], k: int, s: int) -> tuple[int, int]:
     return tuple((x + 2 * pad - k) // s + 1 for x in hw)  # type: ignore[return-value]
 
 
+def mid_channels(b: Block, cin: int) -> int:
+    """Expanded width of an ir/fused/uib block (an ir block with e1 has no expansion conv)."""
+    return cin if b.type == "ir" and b.e == 1 else make_divisible(cin * b.e)
+
+
 def se_channels(b: Block, cin: int, mid: int) -> int:
     if b.se:
         return make_divisible(mid * b.se)
@@ -268,7 +273,7 @@ def block_cost(b: Block, cin: int, hw: tuple[int, int]) -> tuple[int, int, int, 
         add(_conv(cin, b.c, 1, out_hw), b.c)
         return macs, params, b.c, out_hw
     if b.type == "ir":
-        mid = make_divisible(cin * b.e) if b.e != 1 else cin
+        mid = mid_channels(b, cin)
         if b.e != 1:
             add(_conv(cin, mid, 1, hw), mid)
         out_hw = _down(hw, b.k, b.s)
@@ -280,13 +285,13 @@ def block_cost(b: Block, cin: int, hw: tuple[int, int]) -> tuple[int, int, int, 
         add(_conv(mid, b.c, 1, out_hw), b.c)
         return macs, params, b.c, out_hw
     if b.type == "fused":
-        mid = make_divisible(cin * b.e)
+        mid = mid_channels(b, cin)
         out_hw = _down(hw, b.k, b.s)
         add(_conv(cin, mid, b.k, out_hw), mid)
         add(_conv(mid, b.c, 1, out_hw), b.c)
         return macs, params, b.c, out_hw
     if b.type == "uib":
-        mid = make_divisible(cin * b.e)
+        mid = mid_channels(b, cin)
         out_hw = hw
         if b.a:
             out_hw = _down(hw, b.a, 1 if b.k else b.s)

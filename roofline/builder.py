@@ -11,7 +11,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-__all__ = ["GraphBuilder", "OPSET"]
+from roofline.blocks import decode, expand, mid_channels, se_channels, widen
+
+__all__ = ["GraphBuilder", "NetworkBuilder", "build_network", "OPSET"]
 
 OPSET = 17
 _WEIGHTS = ("light", "random")
@@ -177,10 +179,8 @@ class NetworkBuilder(GraphBuilder):
         return self.mul(y, self.const(self._name("gamma"), (b.c, 1, 1))) if b.ls else y
 
     def _ir(self, x, b):
-        from roofline.blocks import make_divisible, se_channels
-
         cin = self.shapes[x][1]
-        mid = make_divisible(cin * b.e) if b.e != 1 else cin
+        mid = mid_channels(b, cin)
         y = self.conv(x, mid, act=b.activation) if b.e != 1 else x
         y = self.conv(y, mid, k=b.k, stride=b.s, groups=mid, act=b.activation)
         if b.se or b.sei:
@@ -191,19 +191,15 @@ class NetworkBuilder(GraphBuilder):
         return self._residual(x, self.conv(y, b.c, act=None), b)
 
     def _fused(self, x, b):
-        from roofline.blocks import make_divisible
-
-        y = self.conv(x, make_divisible(self.shapes[x][1] * b.e), k=b.k, stride=b.s, act=b.activation)
+        y = self.conv(x, mid_channels(b, self.shapes[x][1]), k=b.k, stride=b.s, act=b.activation)
         return self._residual(x, self.conv(y, b.c, act=None), b)
 
     def _uib(self, x, b):
-        from roofline.blocks import make_divisible
-
         cin = self.shapes[x][1]
         y = x
         if b.a:  # start depthwise: BN, no activation; strided only when there is no middle one
             y = self.conv(y, cin, k=b.a, stride=1 if b.k else b.s, groups=cin, act=None)
-        mid = make_divisible(cin * b.e)
+        mid = mid_channels(b, cin)
         y = self.conv(y, mid, act=b.activation)
         if b.k:
             y = self.conv(y, mid, k=b.k, stride=b.s, groups=mid, act=b.activation)
@@ -265,8 +261,6 @@ class NetworkBuilder(GraphBuilder):
 def build_network(spec, resolution: int, width: float = 1.0, name: str = "network", weights: str = "light",
                   seed: int = 0) -> onnx.ModelProto:  # fmt: skip
     """Build a network spec (a string or decoded blocks) as an ``onnx.ModelProto``."""
-    from roofline.blocks import decode, expand, widen
-
     blocks = decode(spec) if isinstance(spec, str) else list(spec)
     b = NetworkBuilder(name, (1, 3, resolution, resolution), weights, seed)
     x = b.input

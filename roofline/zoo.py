@@ -14,11 +14,11 @@ from importlib import resources
 import onnx
 import yaml
 
-from roofline.blocks import Block, decode, make_divisible, network_cost, widen
+from roofline.blocks import Block, decode, network_cost, widen
 from roofline.builder import build_network
 from roofline.errors import InvalidParameterError, did_you_mean
 
-__all__ = ["ZooModel", "list_models", "get", "build", "make_divisible"]
+__all__ = ["ZooModel", "list_models", "get", "build"]
 
 
 @dataclass(frozen=True)
