@@ -28,7 +28,7 @@ def _tables(models, precision: str, fuse: str) -> dict[str, pd.DataFrame]:
     """Layer tables by label, from zoo names, files, ModelProtos or layer tables (a dict gives labels)."""
     if models is None:
         models = zoo.list_models()
-    if isinstance(models, (str, bytes)) or not isinstance(models, (Mapping, Iterable)):
+    if isinstance(models, (str, bytes, pd.DataFrame)) or not isinstance(models, (Mapping, Iterable)):
         models = [models]
     items = models.items() if isinstance(models, Mapping) else ((_label(m), m) for m in models)
     out = {}

@@ -56,7 +56,9 @@ def test_sweep_of_files_and_tables_agrees(tmp_path):
     table = roofline.count(path, weight_dtype="int8", activation_dtype="int8", fuse="runtime")
     a = sweep([str(path)], [0, 100]).latency_mac_equiv.to_numpy()
     b = sweep({"t": table}, [0, 100]).latency_mac_equiv.to_numpy()
+    c = sweep(table, [0, 100]).latency_mac_equiv.to_numpy()  # a single table, not its columns
     np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
 
 
 def test_stage_breakdown_shares_sum_to_one():
