@@ -1,0 +1,76 @@
+"""Parse onnxruntime profiling traces (pure functions) and map their nodes onto a layer table.
+
+onnxruntime fuses and renames nodes: at "basic" nodes keep their names; at "extended" a FusedConv
+keeps its anchor's name; at "all" (NCHWc layout) a node is named after the tensor its fused group
+writes, plus ``_nchwc``, and layout conversions (ReorderInput/ReorderOutput) appear. Every trace node
+is mapped to the layer that holds the ONNX node it stands for; what cannot be mapped is reported.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from roofline.errors import RooflineError
+
+__all__ = ["ParseError", "node_times", "map_to_layers"]
+
+
+class ParseError(ValueError, RooflineError):
+    """A profiling output is not what the parser expects."""
+
+
+def node_times(trace) -> pd.DataFrame:
+    """Per-node kernel time over the runs in a trace (a JSON string, a path's text, or parsed events).
+
+    Returns one row per node: node, op_name, provider, runs, median_us, p10_us, p90_us, total_us.
+    """
+    events = json.loads(trace) if isinstance(trace, str) else trace
+    if not isinstance(events, list):
+        raise ParseError(f"an onnxruntime trace is a JSON array of events, got {type(events).__name__}")
+    rows = []
+    for e in events:
+        if not isinstance(e, dict) or e.get("cat") != "Node":
+            continue
+        name = e.get("name", "")
+        if not name.endswith("_kernel_time"):
+            continue
+        if "dur" not in e or "args" not in e:
+            raise ParseError(f"trace node event {name!r} has no 'dur' or 'args'")
+        rows.append((name.removesuffix("_kernel_time"), e["args"].get("op_name", ""), e["args"].get("provider", ""),
+                     float(e["dur"])))  # fmt: skip
+    if not rows:
+        raise ParseError("the trace has no node events (was profiling enabled, and did the model run?)")
+    df = pd.DataFrame(rows, columns=["node", "op_name", "provider", "dur_us"])
+    g = df.groupby("node", sort=False)
+    out = g.agg(op_name=("op_name", "first"), provider=("provider", "first"), runs=("dur_us", "size"),
+                median_us=("dur_us", "median"), total_us=("dur_us", "sum"))  # fmt: skip
+    out["p10_us"] = g["dur_us"].quantile(0.1)
+    out["p90_us"] = g["dur_us"].quantile(0.9)
+    return out.reset_index()
+
+
+def map_to_layers(times: pd.DataFrame, table: pd.DataFrame, graph) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Attach measured kernel time to the layers of ``table`` (from ``roofline.count`` of ``graph``).
+
+    Returns (per-layer table with ``measured_us`` and ``trace_nodes``, unmapped trace nodes).
+    """
+    node_layer = {n: i for i, nodes in enumerate(table["nodes"]) for n in nodes}
+    producer = {t.name: node.name for node in graph.nodes for t in node.outputs}
+    measured = np.zeros(len(table))
+    names: list[list[str]] = [[] for _ in range(len(table))]
+    unmapped = []
+    for k, r in zip(times.index, times.itertuples(index=False)):
+        node = r.node if r.node in node_layer else producer.get(r.node.removesuffix("_nchwc"))
+        layer = node_layer.get(node) if node else None
+        if layer is None:
+            unmapped.append(k)
+            continue
+        measured[layer] += r.median_us
+        names[layer].append(r.node)
+    out = table.copy()
+    out["measured_us"] = np.where([bool(n) for n in names], measured, np.nan)
+    out["trace_nodes"] = [tuple(n) for n in names]
+    return out, times.loc[unmapped].reset_index(drop=True)

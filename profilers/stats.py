@@ -1,0 +1,74 @@
+"""Repeated timings until the estimate is stable, and their summary (median, p10, p90, CV)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+__all__ = ["Stats", "measure", "summarize", "NOISY_CV"]
+
+#: coefficient of variation above which a measurement is flagged as noisy
+NOISY_CV = 0.10
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Summary of repeated timings, in milliseconds."""
+
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    mean_ms: float
+    cv: float  # standard deviation / mean
+    repeats: int
+    warmup: int
+    stable: bool  # the median settled before the budget ran out
+    noisy: bool  # cv above NOISY_CV: the machine was busy, do not trust this row blindly
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize(samples_s, warmup: int = 0, stable: bool = True) -> Stats:
+    """Stats of timings given in seconds."""
+    ms = np.asarray(samples_s, dtype=float) * 1e3
+    if ms.size == 0:
+        raise ValueError("no timings to summarize")
+    mean = float(ms.mean())
+    cv = float(ms.std() / mean) if mean > 0 else 0.0
+    p10, med, p90 = np.percentile(ms, [10, 50, 90])
+    return Stats(float(med), float(p10), float(p90), mean, cv, int(ms.size), warmup, stable, cv > NOISY_CV)
+
+
+def measure(
+    fn: Callable[[], object],
+    warmup: int = 5,
+    min_repeats: int = 20,
+    max_repeats: int = 1000,
+    max_seconds: float = 10.0,
+    tolerance: float = 0.01,
+    batch: int = 10,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Stats:
+    """Time ``fn`` after ``warmup`` calls, in batches, until the running median moves by less than
+    ``tolerance`` (relative) from one batch to the next, or ``max_repeats`` / ``max_seconds`` run out."""
+    for _ in range(warmup):
+        fn()
+    samples: list[float] = []
+    start, previous, stable = clock(), None, False
+    while len(samples) < max_repeats:
+        for _ in range(batch):
+            t = clock()
+            fn()
+            samples.append(clock() - t)
+        median = float(np.median(samples))
+        if len(samples) >= min_repeats and previous is not None and abs(median - previous) <= tolerance * previous:
+            stable = True
+            break
+        previous = median
+        if clock() - start > max_seconds:
+            break
+    return summarize(samples, warmup, stable)
