@@ -12,8 +12,10 @@ from rich.progress import Progress
 from profilers.kernels import kernel_model
 from profilers.lut import Lut, open_lut
 from profilers.onnxruntime_runner import OrtRunner
+from profilers.ort_trace import run_totals
+from profilers.stats import Stats, summarize
 
-__all__ = ["fingerprint", "build_lut"]
+__all__ = ["fingerprint", "build_lut", "kernel_stats"]
 
 
 def _read(path: str) -> str | None:
@@ -39,25 +41,37 @@ def fingerprint() -> dict:
     }
 
 
-def build_lut(keys, path, runner: OrtRunner | None = None, progress: bool = True, **measure_options) -> Lut:
+def kernel_stats(runner: OrtRunner, model, runs: int = 50, warmup: int = 10) -> Stats:
+    """Time of a single-layer model's kernels alone, from onnxruntime's trace: without the per-run
+    session overhead and the layout conversions that a whole network does not pay per layer."""
+    totals = run_totals(runner.trace(model, runs=runs, warmup=warmup))
+    return summarize(totals / 1e6, warmup=warmup)
+
+
+def build_lut(keys, path, runner: OrtRunner | None = None, progress: bool = True, timing: str = "kernel",
+              **measure_options) -> Lut:  # fmt: skip
     """Measure every kernel key not yet in the LUT at ``path`` and append it (one durable row each).
 
-    ``measure_options`` go to ``profilers.stats.measure`` (warmup, min_repeats, max_seconds, ...) and
-    are recorded in the metadata with the runtime, its settings and the machine's fingerprint.
+    ``timing="kernel"`` (default) keeps only the kernels' own time (``kernel_stats``; options runs,
+    warmup); ``"model"`` times whole single-layer models (``profilers.stats.measure`` options). The
+    options are recorded in the metadata with the runtime, its settings and the machine's fingerprint.
     """
+    from roofline.errors import check_choice
+
+    check_choice(timing, ("kernel", "model"), "timing")
     runner = runner or OrtRunner(threads=1)
-    meta = {
-        **runner.conditions(),
-        **fingerprint(),
-        "precision": "fp32",
-        "measure": dict(sorted(measure_options.items())),
-    }
+    meta = {**runner.conditions(), **fingerprint(), "precision": "fp32", "timing": timing,
+            "measure": dict(sorted(measure_options.items()))}  # fmt: skip
     lut = open_lut(path, meta)
     todo = [k for k in dict.fromkeys(keys) if k not in lut.done()]
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"measuring {len(todo)} kernels", total=len(todo))
         for key in todo:
-            stats = runner.latency(kernel_model(key), **measure_options).stats
+            model = kernel_model(key)
+            if timing == "kernel":
+                stats = kernel_stats(runner, model, **measure_options)
+            else:
+                stats = runner.latency(model, **measure_options).stats
             now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             lut.append([{"key": key, "latency_ms": stats.median_ms, "p10_ms": stats.p10_ms, "p90_ms": stats.p90_ms,
                          "cv": round(stats.cv, 4), "repeats": stats.repeats, "noisy": stats.noisy,

@@ -15,7 +15,7 @@ import pandas as pd
 
 from roofline.errors import RooflineError
 
-__all__ = ["ParseError", "node_times", "map_to_layers"]
+__all__ = ["ParseError", "node_times", "run_totals", "map_to_layers"]
 
 
 class ParseError(ValueError, RooflineError):
@@ -50,6 +50,27 @@ def node_times(trace) -> pd.DataFrame:
     out["p10_us"] = g["dur_us"].quantile(0.1)
     out["p90_us"] = g["dur_us"].quantile(0.9)
     return out.reset_index()
+
+
+def run_totals(trace, exclude_ops: tuple[str, ...] = ("ReorderInput", "ReorderOutput")) -> np.ndarray:
+    """Kernel time per model run (microseconds): the node events inside each ``model_run`` event, summed,
+    leaving out layout conversions (which a single-layer model has and a whole network amortises)."""
+    events = json.loads(trace) if isinstance(trace, str) else trace
+    runs = sorted(
+        (e["ts"], e["ts"] + e["dur"]) for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"
+    )
+    if not runs:
+        raise ParseError("the trace has no model_run events")
+    starts = np.array([a for a, _ in runs])
+    totals = np.zeros(len(runs))
+    for e in events:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
+            if e.get("args", {}).get("op_name") in exclude_ops:
+                continue
+            i = int(np.searchsorted(starts, e["ts"], side="right")) - 1
+            if i >= 0 and e["ts"] <= runs[i][1]:
+                totals[i] += float(e["dur"])
+    return totals
 
 
 def map_to_layers(times: pd.DataFrame, table: pd.DataFrame, graph) -> tuple[pd.DataFrame, pd.DataFrame]:

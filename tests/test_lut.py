@@ -15,7 +15,7 @@ from profilers.build import build_lut
 from profilers.kernels import decode, encode, kernel_model, kernels_of
 from profilers.lut import LUT_COLUMNS, LutError, open_lut
 
-FAST = {"warmup": 1, "min_repeats": 10, "max_seconds": 0.5}
+FAST = {"warmup": 2, "runs": 10}
 META = {"runtime": "test", "threads": 1, "precision": "fp32"}
 
 
@@ -51,11 +51,36 @@ def test_bad_keys_are_rejected(key, message):
         decode(key)
 
 
+def test_kernel_timing_leaves_out_layout_conversions_and_run_overhead(keys):
+    from profilers import get_runner
+    from profilers.build import kernel_stats
+
+    runner = get_runner("onnxruntime", threads=1)
+    model = kernel_model(next(k for k in keys if k.startswith("pwconv")))
+    kernel = kernel_stats(runner, model, runs=30, warmup=5)
+    whole = runner.latency(model, min_repeats=30, max_seconds=2).stats
+    assert 0 < kernel.median_ms < whole.median_ms and kernel.repeats == 30
+
+
+def test_run_totals_sums_nodes_inside_each_run():
+    from profilers.ort_trace import run_totals
+
+    trace = [
+        {"cat": "Session", "name": "model_run", "ts": 0, "dur": 100},
+        {"cat": "Session", "name": "model_run", "ts": 200, "dur": 100},
+        {"cat": "Node", "name": "a_kernel_time", "ts": 10, "dur": 30, "args": {"op_name": "Conv"}},
+        {"cat": "Node", "name": "b_kernel_time", "ts": 50, "dur": 5, "args": {"op_name": "ReorderOutput"}},
+        {"cat": "Node", "name": "a_kernel_time", "ts": 210, "dur": 40, "args": {"op_name": "Conv"}},
+        {"cat": "Node", "name": "c_kernel_time", "ts": 260, "dur": 2, "args": {"op_name": "Relu"}},
+    ]
+    assert run_totals(trace).tolist() == [30.0, 42.0]
+
+
 def test_build_then_rerun_skips_what_is_done(tmp_path, keys):
     path = tmp_path / "host.csv"
     lut = build_lut(keys[:3], path, progress=False, **FAST)
     first = lut.table()
-    assert list(first.key) == keys[:3] and (first.latency_ms > 0).all() and (first.repeats >= 10).all()
+    assert list(first.key) == keys[:3] and (first.latency_ms > 0).all() and (first.repeats == 10).all()
     meta = json.loads((tmp_path / "host.meta.json").read_text())["conditions"]
     assert meta["threads"] == 1 and meta["runtime"] == "onnxruntime" and meta["cpu_model"]
     lut = build_lut(keys[:5], path, progress=False, **FAST)
@@ -69,7 +94,7 @@ import sys, roofline
 from profilers.build import build_lut
 from profilers.kernels import kernels_of
 keys = list(kernels_of(roofline.zoo.build("mobilenet_v2", width=0.5, resolution=64)))
-build_lut(keys, sys.argv[1], progress=False, warmup=1, min_repeats=10, max_seconds=float(sys.argv[2]))
+build_lut(keys, sys.argv[1], progress=False, warmup=2, runs=int(sys.argv[2]))
 """
 
 
@@ -79,7 +104,7 @@ def _rows(path):
 
 def test_a_killed_build_keeps_every_finished_row_and_resumes(tmp_path, keys):
     path = tmp_path / "host.csv"
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(path), "0.3"])
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(path), "40"])
     deadline = time.time() + 120
     while _rows(path) < 3 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -95,7 +120,7 @@ def test_a_killed_build_keeps_every_finished_row_and_resumes(tmp_path, keys):
 
 def test_two_writers_at_once_do_not_corrupt_the_table(tmp_path, keys):
     path = tmp_path / "host.csv"
-    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, str(path), "0.2"]) for _ in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, str(path), "10"]) for _ in range(2)]
     assert [p.wait(timeout=300) for p in procs] == [0, 0]
     table = open_lut(path).table()  # every line parses
     assert sorted(table.key) == sorted(keys)
