@@ -39,7 +39,8 @@ def main(argv=None) -> int:
     print(f"LUT build: {wall:.1f} s wall, {wall / max(1, len(table)) * 1e3:.0f} ms per kernel ({len(table)} rows)")
     p10, p50, p90 = np.percentile(cv, [10, 50, 90])
     print(
-        f"spread: per-kernel CV median {p50:.3f} (p10 {p10:.3f}, p90 {p90:.3f}); noisy rows (CV > 0.10): {table.noisy.mean():.0%}"
+        f"spread: per-kernel CV median {p50:.3f} (p10 {p10:.3f}, p90 {p90:.3f}); "
+        f"noisy rows (CV > 0.10): {table.noisy.mean():.0%}"
     )
     print(f"kernel latency: median {table.latency_ms.median():.3f} ms, total {table.latency_ms.sum():.1f} ms")
     return 0
