@@ -404,7 +404,10 @@ def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int]
     # pads are computed, then a Reshape computed from the padded shape): repeat until nothing changes
     for _ in range(_MAX_FOLD_ROUNDS):
         missing = any(
-            o and o not in const and infos.get(o, (None,))[0] is None for n in inferred.graph.node for o in n.output
+            t and infos.get(t, (None,))[0] is None
+            for n in inferred.graph.node
+            if any(o not in const for o in n.output)  # a node that runs: every tensor it touches needs a shape
+            for t in (*n.input, *n.output)
         )
         if not missing or not (_fold_constants(inferred, infos, const, base_dir) | _same_shapes(inferred, infos)):
             break

@@ -25,7 +25,8 @@ from onnx import helper, numpy_helper
 
 HERE = Path(__file__).parent / "realworld"
 MODELS = ["mobilenetv4_hybrid_medium", "mobilevit_xs", "efficientformerv2_s0", "levit_128s", "swin_tiny_patch4_window7_224",
-          "edgenext_xx_small", "convnext_atto", "vit_tiny_patch16_224", "fastvit_t8", "ghostnet_100"]  # fmt: skip
+          "edgenext_xx_small", "convnext_atto", "vit_tiny_patch16_224", "fastvit_t8", "ghostnet_100", "mvitv2_tiny",
+          "xcit_nano_12_p16_224"]  # fmt: skip
 MATOPS = {"conv", "linear", "matmul", "bmm", "einsum", "addmm", "baddbmm", "mm"}
 
 
@@ -69,7 +70,8 @@ def main() -> int:
     from fvcore.nn import FlopCountAnalysis
 
     HERE.mkdir(exist_ok=True)
-    reference = {}
+    ref_path = HERE / "reference.json"
+    reference = json.loads(ref_path.read_text()) if ref_path.exists() else {}
     for name in sys.argv[1:] or MODELS:
         m = timm.create_model(name, pretrained=False).eval()
         size = m.pretrained_cfg.get("input_size", (3, 224, 224))
@@ -82,7 +84,7 @@ def main() -> int:
         onnx.save(make_light(onnx.load(str(path))), str(path))
         reference[name] = {"conv_matmul_macs": int(macs), "input": [1, *size], "counter": "fvcore", "timm": timm.__version__}
         print(f"{name}: {macs / 1e6:.1f} M MACs, {path.stat().st_size / 1e3:.0f} kB")
-    (HERE / "reference.json").write_text(json.dumps(reference, indent=1) + "\n")
+    ref_path.write_text(json.dumps(dict(sorted(reference.items())), indent=1) + "\n")
     return 0
 
 
