@@ -7,12 +7,13 @@ import os
 import platform
 from pathlib import Path
 
+import numpy as np
 from rich.progress import Progress
 
 from profilers.kernels import kernel_model
 from profilers.lut import Lut, open_lut
 from profilers.onnxruntime_runner import OrtRunner
-from profilers.ort_trace import run_totals
+from profilers.ort_trace import LAYOUT_OPS, run_totals
 from profilers.stats import Stats, summarize
 
 __all__ = ["fingerprint", "build_lut", "kernel_stats"]
@@ -41,11 +42,16 @@ def fingerprint() -> dict:
     }
 
 
-def kernel_stats(runner: OrtRunner, model, runs: int = 50, warmup: int = 10) -> Stats:
+def kernel_stats(runner: OrtRunner, model, runs: int = 50, warmup: int = 10) -> tuple[Stats, float, float]:
     """Time of a single-layer model's kernels alone, from onnxruntime's trace: without the per-run
-    session overhead and the layout conversions that a whole network does not pay per layer."""
-    totals = run_totals(runner.trace(model, runs=runs, warmup=warmup))
-    return summarize(totals / 1e6, warmup=warmup)
+    session overhead and the layout conversions that a whole network pays only where layouts change.
+
+    Returns (kernel time stats, median ReorderInput ms, median ReorderOutput ms) per run.
+    """
+    trace = runner.trace(model, runs=runs, warmup=warmup)
+    stats = summarize(run_totals(trace) / 1e6, warmup=warmup)
+    reorders = [float(np.median(run_totals(trace, only_ops=(op,)))) / 1e3 for op in LAYOUT_OPS]
+    return stats, reorders[0], reorders[1]
 
 
 def build_lut(keys, path, runner: OrtRunner | None = None, progress: bool = True, timing: str = "kernel",
@@ -68,13 +74,14 @@ def build_lut(keys, path, runner: OrtRunner | None = None, progress: bool = True
         task = bar.add_task(f"measuring {len(todo)} kernels", total=len(todo))
         for key in todo:
             model = kernel_model(key)
+            reorder_in = reorder_out = 0.0
             if timing == "kernel":
-                stats = kernel_stats(runner, model, **measure_options)
+                stats, reorder_in, reorder_out = kernel_stats(runner, model, **measure_options)
             else:
                 stats = runner.latency(model, **measure_options).stats
             now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             lut.append([{"key": key, "latency_ms": stats.median_ms, "p10_ms": stats.p10_ms, "p90_ms": stats.p90_ms,
                          "cv": round(stats.cv, 4), "repeats": stats.repeats, "noisy": stats.noisy,
-                         "measured_at": now}])  # fmt: skip
+                         "reorder_in_ms": reorder_in, "reorder_out_ms": reorder_out, "measured_at": now}])  # fmt: skip
             bar.advance(task)
     return lut

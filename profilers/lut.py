@@ -26,8 +26,9 @@ from roofline.errors import RooflineError
 __all__ = ["LUT_COLUMNS", "LutError", "Lut", "open_lut"]
 
 #: the columns of every LUT, in order (unit-suffixed)
-LUT_COLUMNS = ["key", "latency_ms", "p10_ms", "p90_ms", "cv", "repeats", "noisy", "measured_at"]
-_FORMAT = "roofline-lut-1"
+LUT_COLUMNS = ["key", "latency_ms", "p10_ms", "p90_ms", "cv", "repeats", "noisy", "reorder_in_ms", "reorder_out_ms",
+               "measured_at"]  # fmt: skip
+_FORMAT = "roofline-lut-2"
 # metadata that describes how rows were measured but may differ between runs that add to one table
 _INFORMATIONAL = {"measure"}
 
@@ -150,7 +151,7 @@ def _read(path: Path) -> pd.DataFrame:
             )
         try:
             row = dict(zip(LUT_COLUMNS, fields))
-            for c in ("latency_ms", "p10_ms", "p90_ms", "cv"):
+            for c in ("latency_ms", "p10_ms", "p90_ms", "cv", "reorder_in_ms", "reorder_out_ms"):
                 row[c] = float(row[c])
             row["repeats"] = int(row["repeats"])
             row["noisy"] = {"True": True, "False": False}[row["noisy"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import platform
@@ -22,6 +23,16 @@ _NP = {
     "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
     "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(bool)": np.bool_,
 }  # fmt: skip
+
+
+def _flush_bytes() -> int:
+    """Twice the last-level cache (from sysfs; 32 MiB when not visible)."""
+    sizes = []
+    for path in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*/size"):
+        text = open(path, encoding="utf-8").read().strip()
+        units = {"K": 1 << 10, "M": 1 << 20}
+        sizes.append(int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text))
+    return 2 * max(sizes) if sizes else 32 << 20
 
 
 @dataclass(frozen=True)
@@ -101,12 +112,22 @@ class OrtRunner:
         stats = measure(lambda: session.run(None, feeds), **measure_options)
         return Measurement(stats, self.conditions())
 
-    def trace(self, model, runs: int = 20, warmup: int = 5) -> list[dict]:
-        """onnxruntime's profiling trace (Chrome-trace events) of ``runs`` runs after ``warmup``."""
+    def trace(self, model, runs: int = 20, warmup: int = 5, flush: bool = False) -> list[dict]:
+        """onnxruntime's profiling trace (Chrome-trace events) of ``runs`` runs after ``warmup``.
+
+        ``flush`` evicts the CPU caches before each run and then re-reads the inputs: a layer alone then
+        meets its weights cold and its input warm, as it does inside a network (where the previous layer
+        just wrote its input and every other layer's weights went through the caches since its last run).
+        """
+        flusher = np.zeros(_flush_bytes() // 8) if flush else None
         with tempfile.TemporaryDirectory() as tmp:
             session = self._session(model, os.path.join(tmp, "ort"))
             feeds = self._inputs(session)
             for _ in range(warmup + runs):
+                if flusher is not None:
+                    flusher += 1.0
+                    for v in feeds.values():
+                        v.sum()
                 session.run(None, feeds)
             with open(session.end_profiling(), encoding="utf-8") as f:
                 events = json.load(f)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from roofline.errors import RooflineError
 
-__all__ = ["ParseError", "node_times", "run_totals", "map_to_layers"]
+__all__ = ["ParseError", "node_times", "run_totals", "map_to_layers", "LAYOUT_OPS"]
 
 
 class ParseError(ValueError, RooflineError):
@@ -52,9 +52,13 @@ def node_times(trace) -> pd.DataFrame:
     return out.reset_index()
 
 
-def run_totals(trace, exclude_ops: tuple[str, ...] = ("ReorderInput", "ReorderOutput")) -> np.ndarray:
+LAYOUT_OPS = ("ReorderInput", "ReorderOutput")
+
+
+def run_totals(trace, exclude_ops: tuple[str, ...] = LAYOUT_OPS, only_ops: tuple[str, ...] | None = None) -> np.ndarray:
     """Kernel time per model run (microseconds): the node events inside each ``model_run`` event, summed,
-    leaving out layout conversions (which a single-layer model has and a whole network amortises)."""
+    leaving out layout conversions by default (which a single-layer model has and a whole network pays
+    only where the layout changes); ``only_ops`` sums only those ops instead."""
     events = json.loads(trace) if isinstance(trace, str) else trace
     runs = sorted(
         (e["ts"], e["ts"] + e["dur"]) for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"
@@ -65,7 +69,8 @@ def run_totals(trace, exclude_ops: tuple[str, ...] = ("ReorderInput", "ReorderOu
     totals = np.zeros(len(runs))
     for e in events:
         if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
-            if e.get("args", {}).get("op_name") in exclude_ops:
+            op = e.get("args", {}).get("op_name")
+            if (op not in only_ops) if only_ops is not None else (op in exclude_ops):
                 continue
             i = int(np.searchsorted(starts, e["ts"], side="right")) - 1
             if i >= 0 and e["ts"] <= runs[i][1]:
@@ -85,6 +90,8 @@ def map_to_layers(times: pd.DataFrame, table: pd.DataFrame, graph) -> tuple[pd.D
     unmapped = []
     for k, r in zip(times.index, times.itertuples(index=False)):
         node = r.node if r.node in node_layer else producer.get(r.node.removesuffix("_nchwc"))
+        if node is None and r.node.endswith("Fusion/"):  # e.g. "<node>/QuickGeluFusion/": a fused activation
+            node = r.node[: r.node.rstrip("/").rfind("/")]
         layer = node_layer.get(node) if node else None
         if layer is None:
             unmapped.append(k)

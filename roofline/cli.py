@@ -271,9 +271,10 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("name", nargs="?", help="a device name or spec .yaml to show in full")
     d.set_defaults(func=_cmd_devices)
 
-    from roofline.cli_sweep import add_commands
+    from roofline import cli_measure, cli_sweep
 
-    add_commands(sub)
+    cli_sweep.add_commands(sub)
+    cli_measure.add_commands(sub)
     return p
 
 

@@ -27,7 +27,9 @@ __all__ = ["DeviceSpec", "list_devices", "load_device", "load_devices", "device_
 KINDS = ("cpu", "gpu", "dsp", "npu")
 PROVENANCES = ("datasheet", "fitted", "measured")
 _REQUIRED = ("name", "display_name", "kind", "default_precision", "provenance", "sources")
-_OPTIONAL = ("peak_macs_per_s", "bandwidth_bytes_per_s", "ridge_macs_per_byte", "notes", "fingerprint")
+_OPTIONAL = ("peak_macs_per_s", "bandwidth_bytes_per_s", "ridge_macs_per_byte", "notes", "fingerprint", "calibration")
+# what a fitted spec's ``calibration`` gives per layer kind (see profilers.calibrate)
+_CALIBRATION_FIELDS = ("peak_macs_per_s", "bandwidth_bytes_per_s", "overhead_s", "rows", "median_abs_error")
 _RIDGE_TOLERANCE = 0.01
 
 
@@ -46,6 +48,7 @@ class DeviceSpec:
     sources: tuple[str, ...] = ()
     notes: str = ""
     fingerprint: Mapping[str, object] = field(default_factory=dict)
+    calibration: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # per layer kind, fitted
     path: str = ""
 
     @property
@@ -162,6 +165,27 @@ def _per_precision(data, field_name: str, where: str) -> dict[str, float]:
     return out
 
 
+def _calibration(data, where: str) -> dict:
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise SpecError(f"{where}: field 'calibration': must map a layer kind to its fitted numbers")
+    out = {}
+    for kind, fit in data.items():
+        for key, value in fit.items():
+            if key not in _CALIBRATION_FIELDS:
+                raise SpecError(f"{where}: field 'calibration.{kind}.{key}': unknown; allowed: {', '.join(_CALIBRATION_FIELDS)}")
+            if key == "overhead_s" or key == "median_abs_error":
+                if not (isinstance(value, int | float) and value >= 0):
+                    raise SpecError(f"{where}: field 'calibration.{kind}.{key}': must be a number >= 0, got {value!r}")
+            elif value is not None:
+                _number(value, f"calibration.{kind}.{key}", where)
+        if "bandwidth_bytes_per_s" not in fit:
+            raise SpecError(f"{where}: field 'calibration.{kind}': missing bandwidth_bytes_per_s")
+        out[str(kind)] = dict(fit)
+    return out
+
+
 def validate_spec(data, where: str = "<spec>") -> DeviceSpec:
     """Check a parsed spec mapping field by field; every error names ``where`` and the field."""
     if not isinstance(data, dict):
@@ -215,6 +239,7 @@ def validate_spec(data, where: str = "<spec>") -> DeviceSpec:
         sources=tuple(sources),
         notes=str(data.get("notes") or "").strip(),
         fingerprint=dict(data.get("fingerprint") or {}),
+        calibration=_calibration(data.get("calibration"), where),
     )
 
 

@@ -41,6 +41,8 @@ _RANDOM_PREFIXES = ("Random", "Multinomial", "Bernoulli")
 _MAX_FOLD_ROUNDS = 64
 # the largest constant we evaluate while resolving shapes (elements)
 _MAX_FOLD_ELEMS = 1 << 16
+# the largest constant whose value a Graph keeps
+_MAX_VALUE_ELEMS = 64
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,9 @@ class Graph:
     outputs: list[str]
     folded: list[str] = field(default_factory=list)  # names of constant nodes a runtime folds at load
     opset: int = 0
+    # values of the small constants (<= _MAX_VALUE_ELEMS elements) that running nodes read: axes, pads,
+    # target shapes, scalars; what single-layer kernels are rebuilt from
+    values: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @cached_property
     def consumers(self) -> dict[str, list[int]]:
@@ -326,25 +331,28 @@ def _evaluate(nodes: list[onnx.NodeProto], values: dict[str, np.ndarray], proto:
         return out
 
 
-def _fold_constants(proto: onnx.ModelProto, infos, const: set[str], base_dir: str | None) -> bool:
-    """Evaluate small constant subgraphs (shape arithmetic) and store them as initializers.
-
-    Used only when shape inference left activations without a static shape, typically because a
-    Reshape target is computed from ``Shape`` through ops that ONNX data propagation does not cover.
-    Returns True when something was folded.
-    """
+def _constant_values(proto: onnx.ModelProto, infos, const: set[str], base_dir: str | None,
+                     wanted: set[str] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+    """Values of the small constants (initializers, and constant subgraphs evaluated with onnx's
+    reference runtime); only those ``wanted`` tensors depend on, when given."""
     g = proto.graph
+    nodes = [n for n in g.node if n.output and all(o in const for o in n.output)]
+    if wanted is not None:  # keep only the ancestors of the wanted tensors
+        need, keep = set(wanted), []
+        for node in reversed(nodes):
+            if any(o in need for o in node.output):
+                keep.append(node)
+                need.update(node.input)
+        nodes, wanted = keep[::-1], need
     values: dict[str, np.ndarray] = {}
     for t in g.initializer:
-        if np.prod(t.dims, dtype=np.int64) <= _MAX_FOLD_ELEMS:
+        if np.prod(t.dims, dtype=np.int64) <= _MAX_FOLD_ELEMS and (wanted is None or t.name in wanted):
             try:
                 values[t.name] = onnx.numpy_helper.to_array(t, base_dir or "")
             except Exception:  # noqa: BLE001 - external data we cannot read: leave unfolded
                 pass
     todo, avail = [], set(values)
-    for node in g.node:
-        if not node.output or any(o not in const for o in node.output):
-            continue
+    for node in nodes:
         if node.op_type in _SHAPE_ONLY_OPS:
             values[node.output[0]] = _shape_value(node, infos[node.input[0]][0])
             avail.add(node.output[0])
@@ -353,6 +361,18 @@ def _fold_constants(proto: onnx.ModelProto, infos, const: set[str], base_dir: st
             avail.update(node.output)
     if todo:
         values.update(_evaluate(todo, values, proto))
+    return values
+
+
+def _fold_constants(proto: onnx.ModelProto, infos, const: set[str], base_dir: str | None) -> bool:
+    """Evaluate small constant subgraphs (shape arithmetic) and store them as initializers.
+
+    Used only when shape inference left activations without a static shape, typically because a
+    Reshape target is computed from ``Shape`` through ops that ONNX data propagation does not cover.
+    Returns True when something was folded.
+    """
+    g = proto.graph
+    values = _constant_values(proto, infos, const, base_dir)
     small = {k for k, v in values.items() if np.asarray(v).size <= _MAX_FOLD_ELEMS}
     folded = {o for n in g.node if n.output and all(o in small for o in n.output if o) for o in n.output}
     if not folded:
@@ -414,7 +434,13 @@ def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int]
         inferred = _infer(inferred)
         infos = _value_infos(inferred)
         const = _const_outputs(inferred, infos, weights)
-    return _build(inferred, infos, const, weights)
+    graph = _build(inferred, infos, const, weights)
+    read = {t.name for n in graph.nodes for t in n.inputs if t is not None and t.const and t.name not in weights}
+    small = {name for name in read if graph.tensors[name].shape is not None and graph.tensors[name].numel <= _MAX_VALUE_ELEMS}
+    if small:
+        values = _constant_values(inferred, infos, const, base_dir, wanted=small)
+        graph.values = {k: np.asarray(values[k]) for k in small if k in values}
+    return graph
 
 
 def _build(proto: onnx.ModelProto, infos, const: set[str], weights: set[str]) -> Graph:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from roofline.errors import InvalidParameterError
 
-__all__ = ["plot_sweep", "plot_roofline", "plot_breakdown", "plot_pareto", "save"]
+__all__ = ["plot_sweep", "plot_roofline", "plot_breakdown", "plot_pareto", "plot_validation", "save"]
 
 _BOUND_COLORS = {"compute": "#1f77b4", "memory": "#d62728"}
 
@@ -175,6 +175,36 @@ def plot_pareto(front: pd.DataFrame, ridge_macs_per_byte: float, ax=None, label:
     ax.set_xlabel(f"latency relative to {ref}" if ref else "relative latency")
     ax.set_ylabel("ImageNet top-1 (%)  [MobileNetV4 paper, Table 6]")
     ax.set_title(label or f"Latency vs accuracy at ridge point {ridge_macs_per_byte:g} MACs/byte")
+    ax.grid(True, which="both", alpha=0.25)
+    return ax
+
+
+def plot_validation(df: pd.DataFrame, ax=None, predictors=("roofline", "calibrated", "lut")):
+    """Predicted vs measured latency (a ``profilers.validate`` table): one marker per predictor, the
+    diagonal and a +-10% band."""
+    ax = _axes(ax)
+    styles = {"roofline": ("#7f7f7f", "x"), "calibrated": ("#1f77b4", "s"), "lut": ("#d62728", "o")}
+    lo = min(df["measured_ms"].min(), *(df[f"{p}_ms"].min() for p in predictors)) * 0.8
+    hi = max(df["measured_ms"].max(), *(df[f"{p}_ms"].max() for p in predictors)) * 1.25
+    x = np.geomspace(lo, hi, 50)
+    ax.plot(x, x, color="0.3", lw=1)
+    ax.fill_between(x, x * 0.9, x * 1.1, color="0.85", label="+-10%")
+    for p in predictors:
+        color, marker = styles.get(p, ("k", "."))
+        err = (df[f"{p}_error"].abs() <= 0.10).mean()
+        ax.scatter(df["measured_ms"], df[f"{p}_ms"], c=color, marker=marker, s=28, zorder=3,
+                   label=f"{p} ({err:.0%} within +-10%)")  # fmt: skip
+    for r in df.itertuples():
+        ax.annotate(r.model, (r.measured_ms, getattr(r, f"{predictors[-1]}_ms")), fontsize=6, xytext=(3, -3),
+                    textcoords="offset points")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("measured latency (ms, median)")
+    ax.set_ylabel("predicted latency (ms)")
+    ax.set_title("Predicted vs measured on this machine")
+    ax.legend(fontsize=8, loc="upper left")
     ax.grid(True, which="both", alpha=0.25)
     return ax
 

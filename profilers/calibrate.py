@@ -1,0 +1,199 @@
+"""Calibrate the roofline to measured kernels, and predict whole networks from a LUT.
+
+``calibrate(lut)`` fits, per layer kind, an effective peak (MACs/s), bandwidth (bytes/s) and a fixed
+per-layer overhead to the LUT's kernels,
+
+    time = overhead + max(MACs / peak, bytes / bandwidth),
+
+plus the cost of onnxruntime's layout conversions (``layout``: overhead + bytes / bandwidth), and
+returns a device spec with provenance "fitted" and the fit's error. Only kernels are ever used: never
+a whole network.
+
+``predict_measured(model, lut, spec)`` then gives every layer the LUT's measurement when the LUT holds
+that exact layer, else the calibrated roofline of its kind, adds the layout conversions the network
+needs, and reports how much of the model each source covered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from profilers.kernels import kernel_model, layer_keys
+from profilers.lut import Lut
+from profilers.ort_layout import reorders
+from roofline.devices import DeviceSpec, validate_spec
+from roofline.errors import RooflineError
+
+__all__ = ["kernel_features", "fit_roofline", "calibrate", "write_spec", "predict_measured", "MIN_ROWS"]
+
+#: kinds with fewer kernels than this share the fit of all kernels
+MIN_ROWS = 4
+_BYTES = 4  # fp32
+_GRID = np.logspace(7, 13, 97)  # MACs/s and bytes/s
+_OVERHEADS = np.concatenate([[0.0], np.logspace(-7, -4, 31)])  # seconds
+
+
+class CalibrationError(ValueError, RooflineError):
+    """Too little or unusable data to calibrate."""
+
+
+def kernel_features(keys) -> pd.DataFrame:
+    """MACs, bytes and kind of each kernel key (from its single-layer model), plus the sizes of the
+    layout conversions around it: one row per key."""
+    import roofline
+
+    rows = []
+    for key in keys:
+        model = kernel_model(key)
+        table = roofline.count(model, fuse="runtime", on_unknown="report")
+        main = table["macs"].fillna(0).idxmax() if table["macs"].fillna(0).any() else 0
+        graph = model.graph
+        numel = {v.name: math.prod(d.dim_value for d in v.type.tensor_type.shape.dim) for v in (*graph.input, *graph.output)}  # fmt: skip
+        rows.append({
+            "key": key, "kind": table["kind"].iloc[main], "macs": float(table["macs"].fillna(0).sum()),
+            "bytes": float(table["bytes"].sum()),
+            "in_bytes": float(numel[graph.input[0].name] * _BYTES) if graph.input else 0.0,
+            "out_bytes": float(numel[graph.output[0].name] * _BYTES),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def fit_roofline(macs, bytes_, seconds) -> dict:
+    """Least-squares fit (in log time) of ``overhead + max(macs / peak, bytes / bandwidth)``.
+
+    Returns peak_macs_per_s, bandwidth_bytes_per_s, overhead_s, rows and the fit's median absolute
+    relative error. A kind without MACs gets no peak.
+    """
+    macs, bytes_, t = (np.asarray(a, float) for a in (macs, bytes_, seconds))
+    if len(t) == 0 or not np.all(t > 0):
+        raise CalibrationError("calibration needs measured times > 0")
+    log_t = np.log(t)
+    peaks = _GRID if macs.any() else np.array([np.inf])
+    compute = macs[None, :] / peaks[:, None]  # (P, N)
+    memory = bytes_[None, :] / _GRID[:, None]  # (B, N)
+    base = np.maximum(compute[:, None, :], memory[None, :, :])  # (P, B, N)
+    pred = base[None] + _OVERHEADS[:, None, None, None]  # (O, P, B, N)
+    loss = ((np.log(np.maximum(pred, 1e-12)) - log_t) ** 2).sum(axis=-1)
+    o, p, b = np.unravel_index(np.argmin(loss), loss.shape)
+    best = pred[o, p, b]
+    return {
+        "peak_macs_per_s": float(peaks[p]) if np.isfinite(peaks[p]) else None,
+        "bandwidth_bytes_per_s": float(_GRID[b]),
+        "overhead_s": float(_OVERHEADS[o]),
+        "rows": int(len(t)),
+        "median_abs_error": round(float(np.median(np.abs(best / t - 1))), 4),
+    }
+
+
+def _layout_fit(features: pd.DataFrame, table: pd.DataFrame) -> dict | None:
+    sizes = np.concatenate([features["in_bytes"], features["out_bytes"]])
+    times = np.concatenate([table["reorder_in_ms"], table["reorder_out_ms"]]) / 1e3
+    seen = times > 0
+    if seen.sum() < MIN_ROWS:
+        return None
+    return fit_roofline(np.zeros(seen.sum()), 2 * sizes[seen], times[seen])  # read + write
+
+
+def calibrate(lut: Lut, name: str = "host_fitted", display_name: str | None = None) -> DeviceSpec:
+    """A fitted device spec from the kernels in ``lut`` (see the module docstring)."""
+    table = lut.table()
+    if len(table) < MIN_ROWS:
+        raise CalibrationError(f"{lut.path.name}: {len(table)} kernels; calibration needs at least {MIN_ROWS}")
+    features = kernel_features(table["key"])
+    seconds = table["latency_ms"].to_numpy() / 1e3
+    overall = fit_roofline(features["macs"], features["bytes"], seconds)
+    kinds = {}
+    for kind, idx in features.groupby("kind").groups.items():
+        if len(idx) >= MIN_ROWS:
+            kinds[kind] = fit_roofline(features.loc[idx, "macs"], features.loc[idx, "bytes"], seconds[idx])
+    layout = _layout_fit(features, table)
+    if layout:
+        kinds["layout"] = layout
+    meta = lut.meta.get("conditions", {})
+    peak = overall["peak_macs_per_s"] or _GRID[-1]
+    data = {
+        "name": name,
+        "display_name": display_name or f"{meta.get('cpu_model', 'host')} ({meta.get('runtime', '?')}, "
+                                        f"{meta.get('threads', '?')} thread(s), fitted)",
+        "kind": "cpu",
+        "default_precision": meta.get("precision", "fp32"),
+        "provenance": "fitted",
+        "peak_macs_per_s": {meta.get("precision", "fp32"): peak},
+        "bandwidth_bytes_per_s": overall["bandwidth_bytes_per_s"],
+        "sources": [f"{len(table)} kernels of the LUT {lut.path.name}, fitted "
+                    f"{dt.date.today().isoformat()} (median |error| of the overall fit "
+                    f"{overall['median_abs_error']:.1%})"],  # fmt: skip
+        "fingerprint": {k: meta[k] for k in ("cpu_model", "cpu_count", "governor", "max_freq_mhz", "runtime",
+                                            "runtime_version", "threads", "optimization") if k in meta},  # fmt: skip
+        "calibration": kinds,
+        "notes": "Per-kind effective peak, bandwidth and per-layer overhead fitted to single-layer kernels.",
+    }
+    return validate_spec(data, name)
+
+
+def write_spec(spec: DeviceSpec, path) -> None:
+    """Write a spec as YAML (the format ``roofline.load_device`` reads)."""
+    data = {
+        "name": spec.name, "display_name": spec.display_name, "kind": spec.kind,
+        "default_precision": spec.default_precision, "provenance": spec.provenance,
+        "peak_macs_per_s": dict(spec.peak_macs_per_s), "bandwidth_bytes_per_s": spec.bandwidth_bytes_per_s,
+        "sources": list(spec.sources), "fingerprint": dict(spec.fingerprint),
+        "calibration": {k: dict(v) for k, v in spec.calibration.items()}, "notes": spec.notes,
+    }  # fmt: skip
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump({k: v for k, v in data.items() if v not in (None, {}, "")}, f, sort_keys=False)
+
+
+def _calibrated_time(spec: DeviceSpec, kind: str, macs: float, bytes_: float) -> float:
+    fit = spec.calibration.get(kind)
+    if fit is None:  # the spec's overall roofline, no overhead
+        peak = spec.peak() or math.inf
+        return max(macs / peak, bytes_ / spec.bandwidth_bytes_per_s)
+    peak = fit.get("peak_macs_per_s") or math.inf
+    return fit["overhead_s"] + max(macs / peak, bytes_ / fit["bandwidth_bytes_per_s"])
+
+
+def predict_measured(model, lut: Lut | None = None, spec: DeviceSpec | None = None) -> pd.DataFrame:
+    """Per-layer latency (ms) of ``model``: the LUT's measurement where it has the exact layer, else the
+    calibrated roofline of ``spec``; plus onnxruntime's layout conversions.
+
+    Returns one row per layer (and per layout conversion) with name, kind, key, source ("lut",
+    "calibrated", "roofline") and time_ms; ``attrs`` holds total_ms and coverage (share of layers and
+    of predicted time per source).
+    """
+    import roofline
+
+    if lut is None and spec is None:
+        raise CalibrationError("predict_measured needs a LUT, a calibrated spec, or both")
+    graph = roofline.load_graph(model)
+    table = roofline.count(graph, fuse="runtime", on_unknown="report")
+    keys = layer_keys(graph)
+    measured = {} if lut is None else dict(zip(lut.table()["key"], lut.table()["latency_ms"]))
+    rows = []
+    for name, kind, macs, bytes_ in zip(table["name"], table["kind"], table["macs"].fillna(0), table["bytes"]):
+        key = keys.get(name)
+        if key in measured:
+            rows.append((name, kind, key, "lut", measured[key]))
+        elif spec is not None:
+            source = "calibrated" if kind in spec.calibration else "roofline"
+            rows.append((name, kind, key, source, 1e3 * _calibrated_time(spec, kind, macs, bytes_)))
+        else:
+            raise CalibrationError(f"layer {name!r} ({kind}) is not in the LUT and no calibrated spec was given")
+    if spec is not None and "layout" in spec.calibration:
+        for r in reorders(graph, table):
+            t = 1e3 * _calibrated_time(spec, "layout", 0.0, 2.0 * r.numel * _BYTES)
+            rows.append((f"Reorder{r.direction.capitalize()}:{r.tensor}", "layout", None, "calibrated", t))
+    out = pd.DataFrame(rows, columns=["name", "kind", "key", "source", "time_ms"])
+    total = float(out["time_ms"].sum())
+    out.attrs["total_ms"] = total
+    out.attrs["coverage"] = {
+        source: {"layers": int((out["source"] == source).sum()),
+                 "time_share": float(out.loc[out["source"] == source, "time_ms"].sum() / total) if total else 0.0}
+        for source in ("lut", "calibrated", "roofline")
+    }  # fmt: skip
+    return out

@@ -1,0 +1,58 @@
+"""``profile_host``: micro-benchmarks that measure this machine's roofline (peak MACs/s, bandwidth).
+
+Peak MACs/s is the faster of a large GEMM and a large 3x3 convolution; memory bandwidth the faster of
+a large streaming add (two reads, one write) and a large streaming ReLU (one read, one write). Each
+runs through the same runtime and thread count as the kernels it will be compared with, timed from
+the runtime's trace (kernel time only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import roofline
+from profilers.build import fingerprint, kernel_stats
+from profilers.kernels import kernel_model
+from profilers.onnxruntime_runner import OrtRunner
+from roofline.devices import DeviceSpec, validate_spec
+
+__all__ = ["MICROBENCHMARKS", "profile_host"]
+
+#: kernel key -> what it measures; sizes are far beyond the caches (the streams are 64-200 MB)
+MICROBENCHMARKS = {
+    "MatMul(512x1024,w1024x1024)_fp32": "compute",
+    "conv_k3_s1_i128_o128_h56_w56_fp32": "compute",
+    "Add(1x64x512x512,1x64x512x512)_fp32": "memory",
+    "Relu(1x64x512x512)_fp32": "memory",
+}
+
+
+def profile_host(runner: OrtRunner | None = None, runs: int = 10, warmup: int = 3, name: str = "host") -> tuple[DeviceSpec, list[dict]]:  # fmt: skip
+    """Measure the host's roofline; returns the spec (provenance "measured") and one row per benchmark."""
+    runner = runner or OrtRunner(threads=1)
+    rows = []
+    for key, what in MICROBENCHMARKS.items():
+        model = kernel_model(key)
+        table = roofline.count(model, fuse="runtime")
+        stats, _, _ = kernel_stats(runner, model, runs=runs, warmup=warmup)
+        seconds = stats.median_ms / 1e3
+        macs, bytes_ = float(table["macs"].sum()), float(table["bytes"].sum())
+        rows.append({"benchmark": key, "measures": what, "median_ms": stats.median_ms, "cv": stats.cv,
+                     "noisy": stats.noisy, "macs_per_s": macs / seconds, "bytes_per_s": bytes_ / seconds})  # fmt: skip
+    peak = max(r["macs_per_s"] for r in rows if r["measures"] == "compute")
+    bandwidth = max(r["bytes_per_s"] for r in rows if r["measures"] == "memory")
+    cond, fp = runner.conditions(), fingerprint()
+    data = {
+        "name": name,
+        "display_name": f"{fp['cpu_model']} ({cond['runtime']} {cond['runtime_version']}, {cond['threads']} thread(s))",
+        "kind": "cpu",
+        "default_precision": "fp32",
+        "provenance": "measured",
+        "peak_macs_per_s": {"fp32": peak},
+        "bandwidth_bytes_per_s": bandwidth,
+        "sources": [f"roofline profile host, {dt.date.today().isoformat()}: " + "; ".join(
+            f"{r['benchmark']} {r['median_ms']:.2f} ms" for r in rows)],  # fmt: skip
+        "fingerprint": {**fp, **{k: cond[k] for k in ("runtime", "runtime_version", "threads", "optimization")}},
+        "notes": "fp32 only: onnxruntime's CPU provider has no int8 convolution path comparable to a phone's.",
+    }
+    return validate_spec(data, name), rows

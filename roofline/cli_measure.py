@@ -1,0 +1,170 @@
+"""``roofline profile``, ``lut``, ``calibrate`` and ``validate``: measuring on this machine (thin wrappers
+over ``profilers``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from roofline.cli_sweep import DEFAULT_OUT, _console, _plt
+from roofline.errors import InvalidParameterError
+
+DEFAULT_LUT = f"{DEFAULT_OUT}/host_lut.csv"
+
+
+def _runner(args):
+    from profilers import get_runner
+
+    return get_runner("onnxruntime", threads=args.threads)
+
+
+def _models(names: list[str]) -> dict:
+    from roofline.cli import _model
+
+    return {Path(n).stem if Path(n).exists() else n: _model(n) for n in names}
+
+
+def _host_spec(args):
+    from profilers.host import profile_host
+    from roofline.devices import load_device
+
+    if getattr(args, "spec", None):
+        return load_device(args.spec)
+    spec, _ = profile_host(_runner(args))
+    return spec
+
+
+def cmd_profile(args) -> int:
+    from profilers.calibrate import write_spec
+    from profilers.host import profile_host
+
+    spec, rows = profile_host(_runner(args), name=Path(args.output).stem)
+    table = Table(title=f"host micro-benchmarks ({args.threads} thread(s))")
+    for col in ("benchmark", "measures", "median ms", "cv", "GMAC/s", "GB/s"):
+        table.add_column(col, justify="left" if col in ("benchmark", "measures") else "right")
+    for r in rows:
+        table.add_row(r["benchmark"], r["measures"], f"{r['median_ms']:.2f}", f"{r['cv']:.3f}" + (" noisy" if r["noisy"] else ""),
+                      f"{r['macs_per_s'] / 1e9:.2f}", f"{r['bytes_per_s'] / 1e9:.2f}")  # fmt: skip
+    console = _console()
+    console.print(table)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    write_spec(spec, args.output)
+    console.print(f"peak {spec.peak() / 1e9:.2f} GMAC/s, bandwidth {spec.bandwidth_bytes_per_s / 1e9:.2f} GB/s, "
+                  f"ridge {spec.ridge():.2f} MACs/byte -> {args.output}")  # fmt: skip
+    return 0
+
+
+def cmd_lut(args) -> int:
+    from profilers.build import build_lut
+    from profilers.kernels import kernels_of
+    from roofline import zoo
+
+    models = _models(args.models or (zoo.list_models() if args.zoo else []))
+    if not models:
+        raise InvalidParameterError("lut build needs MODEL... or --zoo")
+    keys: dict[str, str] = {}
+    for model in models.values():
+        keys.update(kernels_of(model, style=args.style))
+    lut = build_lut(keys, args.lut, runner=_runner(args), runs=args.runs, warmup=args.warmup)
+    table = lut.table()
+    noisy = int(table["noisy"].sum())
+    _console().print(f"{len(table)} kernels in {args.lut} ({len(keys)} asked for by {len(models)} model(s)); "
+                     f"median cv {table['cv'].median():.3f}, {noisy} noisy row(s)")  # fmt: skip
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    from profilers.calibrate import calibrate, write_spec
+    from profilers.lut import open_lut
+
+    spec = calibrate(open_lut(args.lut), name=Path(args.output).stem)
+    table = Table(title=f"calibration of {args.lut}")
+    for col in ("kind", "kernels", "GMAC/s", "GB/s", "overhead us", "median |error|"):
+        table.add_column(col, justify="left" if col == "kind" else "right")
+    for kind, fit in spec.calibration.items():
+        peak = fit.get("peak_macs_per_s")
+        table.add_row(kind, str(fit["rows"]), f"{peak / 1e9:.2f}" if peak else "-",
+                      f"{fit['bandwidth_bytes_per_s'] / 1e9:.2f}", f"{fit['overhead_s'] * 1e6:.1f}",
+                      f"{fit['median_abs_error']:.1%}")  # fmt: skip
+    console = _console()
+    console.print(table)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    write_spec(spec, args.output)
+    console.print(f"fitted spec -> {args.output}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from profilers.validate import PREDICTORS, summarize_errors, validate
+
+    if args.device != "host":
+        raise InvalidParameterError(f"validate --device {args.device!r}: only 'host' (this machine) can be measured here")
+    runner = _runner(args)
+    df = validate(_models(args.models), args.lut, _host_spec(args), runner=runner,
+                  kernel_options={"runs": args.runs, "warmup": args.warmup})  # fmt: skip
+    table = Table(title=f"predicted vs measured on this machine ({args.threads} thread(s))")
+    for col in ("model", "measured ms", "cv", *(f"{p} ms (err)" for p in PREDICTORS), "LUT share"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in df.itertuples():
+        cells = [f"{getattr(r, f'{p}_ms'):.2f} ({getattr(r, f'{p}_error'):+.1%})" for p in PREDICTORS]
+        table.add_row(r.model, f"{r.measured_ms:.2f}", f"{r.cv:.3f}" + (" noisy" if r.noisy else ""), *cells,
+                      f"{r.lut_coverage:.0%}")  # fmt: skip
+    console = _console()
+    console.print(table)
+    summary = summarize_errors(df)
+    console.print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    if df["noisy"].any():
+        console.print(f"warning: {int(df['noisy'].sum())} measurement(s) spread more than the noise threshold "
+                      "(cv > 0.10): the machine was busy; rerun on a quiet machine before trusting them")  # fmt: skip
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "validate.csv", index=False)
+    plot = _plt()
+    fig = plot.plot_validation(df)
+    path = args.output or str(out / "validate.png")
+    plot.save(fig, path)
+    console.print(f"table -> {out / 'validate.csv'}, scatter plot -> {path}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    def runner_args(sp):
+        sp.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+
+    def kernel_args(sp):
+        sp.add_argument("--lut", default=DEFAULT_LUT, help=f"the LUT (CSV; default {DEFAULT_LUT}); resumed if it exists")
+        sp.add_argument("--runs", type=int, default=30, help="timed runs per kernel (default 30)")
+        sp.add_argument("--warmup", type=int, default=10, help="warm-up runs per kernel (default 10)")
+
+    p = sub.add_parser("profile", help="measure this machine's roofline with micro-benchmarks (writes a spec)")
+    p.add_argument("target", choices=("host",), help="what to profile (host: this machine's CPU)")
+    p.add_argument("-o", "--output", default=f"{DEFAULT_OUT}/host.yaml", help="the spec's path")
+    runner_args(p)
+    p.set_defaults(func=cmd_profile)
+
+    lut = sub.add_parser("lut", help="build a latency LUT of the kernels of models (resumable)")
+    lut.add_argument("action", choices=("build",))
+    lut.add_argument("models", nargs="*", help="zoo names or .onnx files")
+    lut.add_argument("--zoo", action="store_true", help="every zoo network")
+    lut.add_argument("--style", choices=("generic", "structured"), default="generic",
+                     help="generic: every layer exactly as in the model; structured: conv/FC configurations")  # fmt: skip
+    kernel_args(lut)
+    runner_args(lut)
+    lut.set_defaults(func=cmd_lut)
+
+    c = sub.add_parser("calibrate", help="fit per-kind throughput, bandwidth and overhead to a LUT (writes a spec)")
+    c.add_argument("lut", help="the LUT (CSV)")
+    c.add_argument("-o", "--output", default=f"{DEFAULT_OUT}/host_fitted.yaml", help="the fitted spec's path")
+    c.set_defaults(func=cmd_calibrate)
+
+    v = sub.add_parser("validate", help="measure models end to end and compare with the predictions")
+    v.add_argument("models", nargs="+", help="zoo names or .onnx files")
+    v.add_argument("--device", default="host", help="where to measure (only 'host')")
+    v.add_argument("--spec", help="the measured host spec for the raw roofline (default: profile now)")
+    v.add_argument("--out-dir", default=DEFAULT_OUT, help=f"where the CSV and plot go (default ./{DEFAULT_OUT})")
+    v.add_argument("-o", "--output", help="the scatter plot's path")
+    kernel_args(v)
+    runner_args(v)
+    v.set_defaults(func=cmd_validate)
+
