@@ -53,7 +53,8 @@ def kernel_features(keys) -> pd.DataFrame:
         table = roofline.count(model, fuse="runtime", on_unknown="report")
         main = table["macs"].fillna(0).idxmax() if table["macs"].fillna(0).any() else 0
         graph = model.graph
-        numel = {v.name: math.prod(d.dim_value for d in v.type.tensor_type.shape.dim) for v in (*graph.input, *graph.output)}  # fmt: skip
+        numel = {v.name: math.prod(d.dim_value for d in v.type.tensor_type.shape.dim)
+                 for v in (*graph.input, *graph.output)}  # fmt: skip
         rows.append({
             "key": key, "kind": table["kind"].iloc[main], "macs": float(table["macs"].fillna(0).sum()),
             "bytes": float(table["bytes"].sum()),
@@ -118,18 +119,33 @@ def calibrate(lut: Lut, name: str = "host_fitted", display_name: str | None = No
     peak = overall["peak_macs_per_s"] or _GRID[-1]
     data = {
         "name": name,
-        "display_name": display_name or f"{meta.get('cpu_model', 'host')} ({meta.get('runtime', '?')}, "
-                                        f"{meta.get('threads', '?')} thread(s), fitted)",
+        "display_name": display_name
+        or f"{meta.get('cpu_model', 'host')} ({meta.get('runtime', '?')}, "
+        f"{meta.get('threads', '?')} thread(s), fitted)",
         "kind": "cpu",
         "default_precision": meta.get("precision", "fp32"),
         "provenance": "fitted",
         "peak_macs_per_s": {meta.get("precision", "fp32"): peak},
         "bandwidth_bytes_per_s": overall["bandwidth_bytes_per_s"],
-        "sources": [f"{len(table)} kernels of the LUT {lut.path.name}, fitted "
-                    f"{dt.date.today().isoformat()} (median |error| of the overall fit "
-                    f"{overall['median_abs_error']:.1%})"],  # fmt: skip
-        "fingerprint": {k: meta[k] for k in ("cpu_model", "cpu_count", "governor", "max_freq_mhz", "runtime",
-                                            "runtime_version", "threads", "optimization") if k in meta},  # fmt: skip
+        "sources": [
+            f"{len(table)} kernels of the LUT {lut.path.name}, fitted "
+            f"{dt.date.today().isoformat()} (median |error| of the overall fit "
+            f"{overall['median_abs_error']:.1%})"
+        ],  # fmt: skip
+        "fingerprint": {
+            k: meta[k]
+            for k in (
+                "cpu_model",
+                "cpu_count",
+                "governor",
+                "max_freq_mhz",
+                "runtime",
+                "runtime_version",
+                "threads",
+                "optimization",
+            )
+            if k in meta
+        },  # fmt: skip
         "calibration": kinds,
         "notes": "Per-kind effective peak, bandwidth and per-layer overhead fitted to single-layer kernels.",
     }

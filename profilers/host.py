@@ -27,7 +27,9 @@ MICROBENCHMARKS = {
 }
 
 
-def profile_host(runner: OrtRunner | None = None, runs: int = 10, warmup: int = 3, name: str = "host") -> tuple[DeviceSpec, list[dict]]:  # fmt: skip
+def profile_host(
+    runner: OrtRunner | None = None, runs: int = 10, warmup: int = 3, name: str = "host"
+) -> tuple[DeviceSpec, list[dict]]:
     """Measure the host's roofline; returns the spec (provenance "measured") and one row per benchmark."""
     runner = runner or OrtRunner(threads=1)
     rows = []
@@ -50,8 +52,10 @@ def profile_host(runner: OrtRunner | None = None, runs: int = 10, warmup: int = 
         "provenance": "measured",
         "peak_macs_per_s": {"fp32": peak},
         "bandwidth_bytes_per_s": bandwidth,
-        "sources": [f"roofline profile host, {dt.date.today().isoformat()}: " + "; ".join(
-            f"{r['benchmark']} {r['median_ms']:.2f} ms" for r in rows)],  # fmt: skip
+        "sources": [
+            f"roofline profile host, {dt.date.today().isoformat()}: "
+            + "; ".join(f"{r['benchmark']} {r['median_ms']:.2f} ms" for r in rows)
+        ],  # fmt: skip
         "fingerprint": {**fp, **{k: cond[k] for k in ("runtime", "runtime_version", "threads", "optimization")}},
         "notes": "fp32 only: onnxruntime's CPU provider has no int8 convolution path comparable to a phone's.",
     }

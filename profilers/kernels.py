@@ -245,7 +245,8 @@ def _generic_model(key: str, rng) -> onnx.ModelProto:
         graph = helper.make_graph(protos, key[:64], inputs,
                                   [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in outputs],
                                   inits)  # fmt: skip
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="roofline-kernels")
+        opsets = [helper.make_opsetid("", opset)]
+        model = helper.make_model(graph, opset_imports=opsets, producer_name="roofline-kernels")
         model.ir_version = 8
         try:
             model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)

@@ -68,9 +68,7 @@ def reorders(graph: Graph, table: pd.DataFrame) -> list[Reorder]:
     graph_outputs = set(graph.outputs)
     for name in sorted(blocked, key=lambda t: producer.get(t, -1)):
         readers = graph.consumers.get(name, [])
-        leaves = name in graph_outputs or any(
-            layer_of.get(i) not in blocked_layers for i in readers
-        )
+        leaves = name in graph_outputs or any(layer_of.get(i) not in blocked_layers for i in readers)
         if leaves:
             out.append(Reorder(name, "out", graph.tensors[name].numel))
     entering = {
@@ -81,4 +79,3 @@ def reorders(graph: Graph, table: pd.DataFrame) -> list[Reorder]:
     }
     out.extend(Reorder(name, "in", graph.tensors[name].numel) for name in sorted(entering))
     return out
-

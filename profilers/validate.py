@@ -16,7 +16,6 @@ import roofline
 from profilers.build import build_lut
 from profilers.calibrate import calibrate, predict_measured
 from profilers.kernels import kernels_of
-from profilers.lut import open_lut
 from profilers.onnxruntime_runner import OrtRunner
 from roofline.devices import DeviceSpec
 
@@ -50,8 +49,9 @@ def validate(models: dict, lut_path, host: DeviceSpec, runner: OrtRunner | None 
         backed = predict_measured(model, lut, fitted)
         stats = runner.latency(model, **(measure_options or {"max_seconds": 10.0})).stats
         row = {"model": name, "measured_ms": stats.median_ms, "p10_ms": stats.p10_ms, "p90_ms": stats.p90_ms,
-               "cv": stats.cv, "noisy": stats.noisy, "roofline_ms": raw, "calibrated_ms": calibrated.attrs["total_ms"],
-               "lut_ms": backed.attrs["total_ms"], "lut_coverage": backed.attrs["coverage"]["lut"]["time_share"]}  # fmt: skip
+               "cv": stats.cv, "noisy": stats.noisy, "roofline_ms": raw,
+               "calibrated_ms": calibrated.attrs["total_ms"], "lut_ms": backed.attrs["total_ms"],
+               "lut_coverage": backed.attrs["coverage"]["lut"]["time_share"]}  # fmt: skip
         for p in PREDICTORS:
             row[f"{p}_error"] = row[f"{p}_ms"] / stats.median_ms - 1
         rows.append(row)

@@ -44,8 +44,9 @@ def cmd_profile(args) -> int:
     for col in ("benchmark", "measures", "median ms", "cv", "GMAC/s", "GB/s"):
         table.add_column(col, justify="left" if col in ("benchmark", "measures") else "right")
     for r in rows:
-        table.add_row(r["benchmark"], r["measures"], f"{r['median_ms']:.2f}", f"{r['cv']:.3f}" + (" noisy" if r["noisy"] else ""),
-                      f"{r['macs_per_s'] / 1e9:.2f}", f"{r['bytes_per_s'] / 1e9:.2f}")  # fmt: skip
+        cv = f"{r['cv']:.3f}" + (" noisy" if r["noisy"] else "")
+        table.add_row(r["benchmark"], r["measures"], f"{r['median_ms']:.2f}", cv, f"{r['macs_per_s'] / 1e9:.2f}",
+                      f"{r['bytes_per_s'] / 1e9:.2f}")  # fmt: skip
     console = _console()
     console.print(table)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +100,7 @@ def cmd_validate(args) -> int:
     from profilers.validate import PREDICTORS, summarize_errors, validate
 
     if args.device != "host":
-        raise InvalidParameterError(f"validate --device {args.device!r}: only 'host' (this machine) can be measured here")
+        raise InvalidParameterError(f"validate --device {args.device!r}: only 'host' (this machine) can be measured")
     runner = _runner(args)
     df = validate(_models(args.models), args.lut, _host_spec(args), runner=runner,
                   kernel_options={"runs": args.runs, "warmup": args.warmup})  # fmt: skip
@@ -133,7 +134,7 @@ def add_commands(sub) -> None:
         sp.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
 
     def kernel_args(sp):
-        sp.add_argument("--lut", default=DEFAULT_LUT, help=f"the LUT (CSV; default {DEFAULT_LUT}); resumed if it exists")
+        sp.add_argument("--lut", default=DEFAULT_LUT, help=f"the LUT (CSV, default {DEFAULT_LUT}), resumed")
         sp.add_argument("--runs", type=int, default=30, help="timed runs per kernel (default 30)")
         sp.add_argument("--warmup", type=int, default=10, help="warm-up runs per kernel (default 10)")
 
@@ -148,7 +149,7 @@ def add_commands(sub) -> None:
     lut.add_argument("models", nargs="*", help="zoo names or .onnx files")
     lut.add_argument("--zoo", action="store_true", help="every zoo network")
     lut.add_argument("--style", choices=("generic", "structured"), default="generic",
-                     help="generic: every layer exactly as in the model; structured: conv/FC configurations")  # fmt: skip
+                     help="generic: every layer as in the model; structured: conv/FC configurations")  # fmt: skip
     kernel_args(lut)
     runner_args(lut)
     lut.set_defaults(func=cmd_lut)
@@ -167,4 +168,3 @@ def add_commands(sub) -> None:
     kernel_args(v)
     runner_args(v)
     v.set_defaults(func=cmd_validate)
-

@@ -174,7 +174,8 @@ def _calibration(data, where: str) -> dict:
     for kind, fit in data.items():
         for key, value in fit.items():
             if key not in _CALIBRATION_FIELDS:
-                raise SpecError(f"{where}: field 'calibration.{kind}.{key}': unknown; allowed: {', '.join(_CALIBRATION_FIELDS)}")
+                allowed = ", ".join(_CALIBRATION_FIELDS)
+                raise SpecError(f"{where}: field 'calibration.{kind}.{key}': unknown; allowed: {allowed}")
             if key == "overhead_s" or key == "median_abs_error":
                 if not (isinstance(value, int | float) and value >= 0):
                     raise SpecError(f"{where}: field 'calibration.{kind}.{key}': must be a number >= 0, got {value!r}")

@@ -436,7 +436,7 @@ def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int]
         const = _const_outputs(inferred, infos, weights)
     graph = _build(inferred, infos, const, weights)
     read = {t.name for n in graph.nodes for t in n.inputs if t is not None and t.const and t.name not in weights}
-    small = {name for name in read if graph.tensors[name].shape is not None and graph.tensors[name].numel <= _MAX_VALUE_ELEMS}
+    small = {n for n in read if graph.tensors[n].shape is not None and graph.tensors[n].numel <= _MAX_VALUE_ELEMS}
     if small:
         values = _constant_values(inferred, infos, const, base_dir, wanted=small)
         graph.values = {k: np.asarray(values[k]) for k in small if k in values}

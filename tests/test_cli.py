@@ -64,7 +64,11 @@ def test_zoo_and_plot_commands(tmp_path, capsys):
     assert main(["zoo", "list"]) == 0 and "mnv4_hybrid_l" in capsys.readouterr().out
     assert main(["zoo", "export", "mnv4_conv_s", "-o", str(tmp_path / "s.onnx")]) == 0
     assert onnx.load(tmp_path / "s.onnx").graph.name == "mnv4_conv_s"
-    for fig in (["roofline", "mnv4_conv_s", "--device", "coral_edgetpu"], ["breakdown", "mobilenet_v2"], ["pareto", "--ridge", "100"]):
+    for fig in (
+        ["roofline", "mnv4_conv_s", "--device", "coral_edgetpu"],
+        ["breakdown", "mobilenet_v2"],
+        ["pareto", "--ridge", "100"],
+    ):
         assert main(["plot", *fig, "-o", str(tmp_path / "f.png")]) == 0, fig
     assert main(["plot", "roofline", "-o", str(tmp_path / "f.png")]) == 2
 

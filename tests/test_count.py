@@ -124,7 +124,14 @@ def test_matmul_bias_gelu_fuses_and_attention_stays_apart():
         helper.make_node("Softmax", ["ss"], ["p"], name="softmax", axis=-1),
         helper.make_node("MatMul", ["p", "y"], ["o"], name="values"),
     ]
-    consts = [("w", Z((16, 16), F)), ("bias", Z(16, F)), ("sqrt2", F(1.41)), ("one", F(1)), ("half", F(0.5)), ("scale", F(0.25))]
+    consts = [
+        ("w", Z((16, 16), F)),
+        ("bias", Z(16, F)),
+        ("sqrt2", F(1.41)),
+        ("one", F(1)),
+        ("half", F(0.5)),
+        ("scale", F(0.25)),
+    ]
     model = make_model(nodes, [("x", (1, 10, 16), "f32")], consts)
     table = roofline.count(model, fuse="runtime")
     assert list(table.name) == ["fc", "t", "scores", "softmax", "values"]
@@ -148,7 +155,10 @@ def test_reshape_like_nodes_are_free_in_the_fused_view():
 
 
 def test_add_absorbs_a_following_relu():
-    nodes = [helper.make_node("Add", ["a", "b"], ["s"], name="add"), helper.make_node("Relu", ["s"], ["y"], name="relu")]
+    nodes = [
+        helper.make_node("Add", ["a", "b"], ["s"], name="add"),
+        helper.make_node("Relu", ["s"], ["y"], name="relu"),
+    ]
     model = make_model(nodes, [("a", (1, 4), "f32"), ("b", (1, 4), "f32")])
     fused = roofline.count(model, fuse="runtime")
     assert list(fused.fused) == ["Relu"] and fused.iloc[0].bytes == 3 * 16
@@ -295,7 +305,9 @@ def test_fused_and_raw_views_agree_on_macs_and_params_of_a_whole_network():
     k=st.integers(1, 5), stride=st.integers(1, 3), dilation=st.integers(1, 2), pad=st.integers(0, 2),
     hw=st.integers(6, 12),
 )  # fmt: skip
-def test_conv_macs_match_the_shape_onnxruntime_produces(cin_per_group, groups, cout_per_group, k, stride, dilation, pad, hw):
+def test_conv_macs_match_the_shape_onnxruntime_produces(
+    cin_per_group, groups, cout_per_group, k, stride, dilation, pad, hw
+):
     # property: MACs = numel(Y) * Cin/g * k*k, with Y's shape taken from a real onnxruntime run
     cin, cout = cin_per_group * groups, cout_per_group * groups
     assume((hw + 2 * pad - dilation * (k - 1) - 1) // stride + 1 >= 1)
@@ -369,7 +381,10 @@ def test_shape_arithmetic_folds_over_several_rounds():
 
 
 def test_nodes_out_of_topological_order_are_sorted():
-    nodes = [helper.make_node("Relu", ["h"], ["y"], name="relu"), helper.make_node("MatMul", ["x", "w"], ["h"], name="fc")]
+    nodes = [
+        helper.make_node("Relu", ["h"], ["y"], name="relu"),
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="fc"),
+    ]
     table = roofline.count(make_model(nodes, [("x", (2, 4), "f32")], [("w", Z((4, 3), F))], outputs=["y"]))
     assert list(table.name) == ["fc", "relu"] and table.macs.sum() == 24
     dangling = [helper.make_node("Relu", ["nowhere"], ["y"], name="relu")]

@@ -60,7 +60,10 @@ GOOD = {"name": "mydev", "display_name": "My device", "kind": "gpu", "default_pr
 @pytest.mark.parametrize(
     "change,message",
     [
-        ({"peak_macs_per_s": {"fp16": 1.0e12}, "bandwith_bytes_per_s": 1}, r"field 'bandwith_bytes_per_s': unknown field.*did you mean 'bandwidth_bytes_per_s'"),
+        (
+            {"peak_macs_per_s": {"fp16": 1.0e12}, "bandwith_bytes_per_s": 1},
+            r"field 'bandwith_bytes_per_s': unknown field.*did you mean 'bandwidth_bytes_per_s'",
+        ),
         ({"sources": []}, r"field 'sources': missing"),
         ({"sources": "a datasheet"}, r"field 'sources': must be a non-empty list"),
         ({"bandwidth_bytes_per_s": -5}, r"field 'bandwidth_bytes_per_s': must be a positive number, got -5"),

@@ -63,7 +63,11 @@ TRACE = [
 
 def test_node_times_parses_a_recorded_trace():
     t = node_times(json.dumps(TRACE)).set_index("node")
-    assert t.loc["conv_1", "median_us"] == 50 and t.loc["conv_1", "runs"] == 2 and t.loc["conv_1", "op_name"] == "FusedConv"
+    assert (
+        t.loc["conv_1", "median_us"] == 50
+        and t.loc["conv_1", "runs"] == 2
+        and t.loc["conv_1", "op_name"] == "FusedConv"
+    )
     assert list(t.index) == ["conv_1", "relu_2_out_nchwc", "ReorderOutput"]
 
 

@@ -24,7 +24,10 @@ def toy(peak_int8=1e9, peak_fp16=None, bw=1e8, **kw):
 def two_layers():
     # layer 1: 1x1 conv 16->32 on 8x8: MACs = 2048*16 = 32768; int8 bytes = 1024 in + 512 W + 2048 out = 3584
     # layer 2: Relu on 1x32x8x8: 0 MACs; int8 bytes = 2048 + 2048 = 4096 (not fused: fuse="none")
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"), helper.make_node("Relu", ["c"], ["y"], name="relu")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+        helper.make_node("Relu", ["c"], ["y"], name="relu"),
+    ]
     return make_model(nodes, [("x", (1, 16, 8, 8), "f32")], [("w", np.zeros((32, 16, 1, 1), np.float32))])
 
 
@@ -49,7 +52,9 @@ def test_each_device_uses_its_own_precision():
     pred = roofline.predict(two_layers(), [toy(), dev], fuse="none")
     assert list(pred.precisions) == ["int8", "fp16"]
     assert pred.totals.latency_ms.tolist() == pytest.approx([0.0768, 0.1536])
-    assert roofline.predict(two_layers(), dev, precision="int8", fuse="none").totals.latency_ms.item() == pytest.approx(0.0768)
+    assert roofline.predict(two_layers(), dev, precision="int8", fuse="none").totals.latency_ms.item() == pytest.approx(
+        0.0768
+    )
 
 
 def test_ridge_only_device_is_relative_and_labelled():

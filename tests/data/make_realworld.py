@@ -82,7 +82,12 @@ def main() -> int:
         path = HERE / f"{name}.onnx"
         torch.onnx.export(m, x, str(path), opset_version=17, dynamo=False, input_names=["input"])
         onnx.save(make_light(onnx.load(str(path))), str(path))
-        reference[name] = {"conv_matmul_macs": int(macs), "input": [1, *size], "counter": "fvcore", "timm": timm.__version__}
+        reference[name] = {
+            "conv_matmul_macs": int(macs),
+            "input": [1, *size],
+            "counter": "fvcore",
+            "timm": timm.__version__,
+        }
         print(f"{name}: {macs / 1e6:.1f} M MACs, {path.stat().st_size / 1e3:.0f} kB")
     ref_path.write_text(json.dumps(dict(sorted(reference.items())), indent=1) + "\n")
     return 0
