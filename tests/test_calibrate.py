@@ -1,0 +1,152 @@
+"""Generic layer kernels, onnxruntime's layout conversions, calibration, LUT-backed prediction,
+the host profile and ``roofline validate``, on real onnxruntime runs of zoo networks."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+import yaml
+
+import roofline
+from profilers import get_runner
+from profilers.build import build_lut
+from profilers.calibrate import CalibrationError, calibrate, fit_roofline, predict_measured, write_spec
+from profilers.kernels import is_generic, kernel_model, kernels_of, layer_keys, parse_layer
+from profilers.lut import open_lut
+from profilers.ort_layout import reorders
+from profilers.ort_trace import node_times
+from roofline.cli import main
+from roofline.errors import InvalidParameterError, SpecError
+
+FAST = {"warmup": 2, "runs": 8}
+
+
+@pytest.fixture(scope="module")
+def hybrid():
+    return roofline.zoo.build("mnv4_hybrid_m", resolution=64, weights="random")
+
+
+@pytest.fixture(scope="module")
+def se_net():
+    return roofline.zoo.build("mobilenet_v3_small", resolution=96, weights="random")
+
+
+def test_every_layer_gets_a_generic_key_that_rebuilds_it(hybrid):
+    keys = layer_keys(hybrid)
+    assert keys and all(k is not None and is_generic(k) for k in keys.values())
+    ops = {node[0] for k in set(keys.values()) for node in parse_layer(k)[0]}
+    assert {"Conv", "MatMul", "Softmax", "Transpose"} <= ops
+    runner = get_runner("onnxruntime")
+    for key in set(keys.values()):
+        model = kernel_model(key)
+        assert list(layer_keys(model).values()) == [key]  # reversible: the rebuilt layer has the same key
+        runner._session(model)  # and onnxruntime accepts it
+
+
+@pytest.mark.parametrize(
+    "key,message",
+    [
+        ("Softmax(1x8;axis=i-1)_int4", "expected nodes then _fp32"),
+        ("Softmax(1x8_fp32", "cannot read node"),
+        ("Relu(1xAx8)_fp32", "is not a shape"),
+        ("NoSuchOp(1x8)_fp32", "no ONNX opset accepts"),
+        ("Softmax(1x8;axis=q1)_fp32", "must start with i, f or s"),
+    ],
+)
+def test_bad_generic_keys_are_rejected(key, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        kernel_model(key)
+
+
+def test_generic_keys_survive_the_lut_file(tmp_path, hybrid):
+    keys = list(kernels_of(hybrid, style="generic"))
+    commas = [k for k in keys if "," in k][:2]
+    lut = build_lut(commas, tmp_path / "g.csv", progress=False, **FAST)
+    assert sorted(open_lut(lut.path).table().key) == sorted(commas)
+
+
+def test_layout_conversions_match_onnxruntime(se_net):
+    """The reorders predicted from the graph are the ones onnxruntime's trace shows (+-1 each way)."""
+    graph = roofline.load_graph(se_net)
+    table = roofline.count(graph, fuse="runtime")
+    predicted = collections.Counter(r.direction for r in reorders(graph, table))
+    traced = node_times(get_runner("onnxruntime").trace(se_net, runs=1, warmup=0)).op_name.value_counts()
+    assert predicted["out"] >= 4  # every squeeze-excite leaves the blocked layout
+    assert abs(predicted["in"] - traced.get("ReorderInput", 0)) <= 1
+    assert abs(predicted["out"] - traced.get("ReorderOutput", 0)) <= 1
+
+
+def test_fit_recovers_a_known_roofline():
+    rng = np.random.default_rng(0)
+    macs = 10 ** rng.uniform(3, 9, 60)  # from overhead-bound to compute-bound
+    bytes_ = 10 ** rng.uniform(2, 8, 60)
+    seconds = 2e-5 + np.maximum(macs / 2e10, bytes_ / 1e10)
+    fit = fit_roofline(macs, bytes_, seconds * rng.uniform(0.98, 1.02, 60))
+    assert fit["peak_macs_per_s"] == pytest.approx(2e10, rel=0.1)
+    assert fit["bandwidth_bytes_per_s"] == pytest.approx(1e10, rel=0.1)
+    assert fit["overhead_s"] == pytest.approx(2e-5, rel=0.3)
+    assert fit["median_abs_error"] < 0.03
+    assert fit_roofline(np.zeros(5), bytes_[:5], seconds[:5])["peak_macs_per_s"] is None
+    with pytest.raises(CalibrationError):
+        fit_roofline([1.0], [1.0], [0.0])
+
+
+def test_calibrate_then_predict_from_the_lut(tmp_path, se_net):
+    lut = build_lut(kernels_of(se_net, style="generic"), tmp_path / "l.csv", progress=False, **FAST)
+    spec = calibrate(lut, name="fitted")
+    assert spec.provenance == "fitted" and {"pointwise", "depthwise", "layout"} <= set(spec.calibration)
+    write_spec(spec, tmp_path / "fitted.yaml")
+    again = roofline.load_device(tmp_path / "fitted.yaml")
+    assert again.calibration == spec.calibration and again.fingerprint["runtime"] == "onnxruntime"
+
+    backed = predict_measured(se_net, lut, spec)
+    assert backed.attrs["coverage"]["lut"]["layers"] == (backed["kind"] != "layout").sum()
+    assert backed.attrs["coverage"]["lut"]["time_share"] > 0.8
+    alone = predict_measured(se_net, None, spec)
+    assert alone.attrs["coverage"]["lut"]["layers"] == 0
+    assert 0.5 < alone.attrs["total_ms"] / backed.attrs["total_ms"] < 2
+    with pytest.raises(CalibrationError, match="needs a LUT"):
+        predict_measured(se_net)
+
+
+def test_calibration_needs_enough_kernels(tmp_path):
+    lut = build_lut(["gemm_m1_k64_n32_fp32"], tmp_path / "one.csv", progress=False, **FAST)
+    with pytest.raises(CalibrationError, match="at least"):
+        calibrate(lut)
+
+
+def test_bad_calibration_fields_are_rejected(tmp_path):
+    spec = yaml.safe_load(open(roofline.devices.spec_dir() / "rpi4_cpu.yaml"))
+    spec["calibration"] = {"conv": {"bandwidth_bytes_per_s": 1e9, "speed": 3}}
+    with pytest.raises(SpecError, match=r"calibration.conv.speed': unknown"):
+        roofline.devices.validate_spec(spec, "x.yaml")
+    spec["calibration"] = {"conv": {"bandwidth_bytes_per_s": -1}}
+    with pytest.raises(SpecError, match="must be a positive number"):
+        roofline.devices.validate_spec(spec, "x.yaml")
+
+
+def test_profile_host_writes_a_measured_spec(tmp_path, capsys):
+    out = tmp_path / "host.yaml"
+    assert main(["profile", "host", "-o", str(out)]) == 0
+    spec = roofline.load_device(out)
+    assert spec.provenance == "measured" and spec.fingerprint["threads"] == 1
+    assert spec.peak() > 1e9 and spec.bandwidth_bytes_per_s > 1e9  # any CPU of this decade
+    assert "GMAC/s" in capsys.readouterr().out
+
+
+def test_validate_prints_errors_and_a_scatter_plot(tmp_path, capsys):
+    host = tmp_path / "host.yaml"
+    main(["profile", "host", "-o", str(host)])
+    code = main(["validate", "mobilenet_v2_050", "mnv4_conv_s", "--spec", str(host), "--out-dir", str(tmp_path),
+                 "--lut", str(tmp_path / "lut.csv"), "--runs", "10", "--warmup", "3"])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "within_10pct" in out and "spearman" in out
+    df = __import__("pandas").read_csv(tmp_path / "validate.csv")
+    assert (tmp_path / "validate.png").stat().st_size > 10_000
+    assert (df["lut_coverage"] > 0.95).all()
+    # the LUT-backed prediction of never-measured networks: loose bound, a shared CI machine is noisy
+    assert (df["lut_error"].abs() < 0.3).all()
+    assert main(["validate", "mnv4_conv_s", "--device", "pixel6_cpu"]) == 2
