@@ -32,15 +32,17 @@ class Stats:
         return asdict(self)
 
 
-def summarize(samples_s, warmup: int = 0, stable: bool = True) -> Stats:
-    """Stats of timings given in seconds."""
+def summarize(samples_s, warmup: int = 0, stable: bool = True, resolution_s: float = 0.0) -> Stats:
+    """Stats of timings given in seconds. A spread within twice the clock's ``resolution_s`` is the
+    clock's, not the machine's, and is never flagged noisy."""
     ms = np.asarray(samples_s, dtype=float) * 1e3
     if ms.size == 0:
         raise ValueError("no timings to summarize")
     mean = float(ms.mean())
     cv = float(ms.std() / mean) if mean > 0 else 0.0
     p10, med, p90 = np.percentile(ms, [10, 50, 90])
-    return Stats(float(med), float(p10), float(p90), mean, cv, int(ms.size), warmup, stable, cv > NOISY_CV)
+    noisy = cv > NOISY_CV and float(ms.std()) > 2e3 * resolution_s
+    return Stats(float(med), float(p10), float(p90), mean, cv, int(ms.size), warmup, stable, noisy)
 
 
 def measure(

@@ -11,6 +11,8 @@ from roofline.cli_sweep import DEFAULT_OUT, _console, _plt
 from roofline.errors import InvalidParameterError
 
 DEFAULT_LUT = f"{DEFAULT_OUT}/host_lut.csv"
+# share of noisy LUT rows above which the machine itself is reported busy
+NOISY_SHARE = 0.2
 
 
 def _runner(args):
@@ -70,8 +72,12 @@ def cmd_lut(args) -> int:
     lut = build_lut(keys, args.lut, runner=_runner(args), runs=args.runs, warmup=args.warmup)
     table = lut.table()
     noisy = int(table["noisy"].sum())
-    _console().print(f"{len(table)} kernels in {args.lut} ({len(keys)} asked for by {len(models)} model(s)); "
-                     f"median cv {table['cv'].median():.3f}, {noisy} noisy row(s)")  # fmt: skip
+    console = _console()
+    console.print(f"{len(table)} kernels in {args.lut} ({len(keys)} asked for by {len(models)} model(s)); "
+                  f"median cv {table['cv'].median():.3f}, {noisy} noisy row(s)")  # fmt: skip
+    if noisy > NOISY_SHARE * len(table):
+        console.print(f"warning: {noisy / len(table):.0%} of the rows spread more than the noise threshold: the "
+                      "machine is busy; the noisy rows are flagged in the LUT (column noisy) — rebuild them quiet")  # fmt: skip
     return 0
 
 

@@ -107,3 +107,11 @@ def test_unknown_runner_and_bad_options():
         get_runner("onnxruntim")
     with pytest.raises(ValueError, match="'optimization'"):
         get_runner("onnxruntime", optimization="max")
+
+
+def test_a_spread_within_the_clock_resolution_is_not_noise():
+    from profilers.stats import summarize
+
+    samples = [4e-6, 5e-6, 6e-6, 5e-6, 4e-6, 6e-6]  # a 5 us kernel read off a 1 us trace clock
+    assert summarize(samples).noisy and not summarize(samples, resolution_s=1e-6).noisy
+    assert summarize([4e-6, 5e-6, 30e-6, 5e-6], resolution_s=1e-6).noisy  # a real outlier still is
