@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import platform
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from rich.progress import Progress
@@ -13,7 +14,7 @@ from rich.progress import Progress
 from profilers.kernels import kernel_model
 from profilers.lut import Lut, open_lut
 from profilers.onnxruntime_runner import OrtRunner
-from profilers.ort_trace import LAYOUT_OPS, run_totals
+from profilers.ort_trace import LAYOUT_OPS, node_count, run_totals
 from profilers.stats import Stats, summarize
 
 __all__ = ["fingerprint", "build_lut", "kernel_stats"]
@@ -42,16 +43,32 @@ def fingerprint() -> dict:
     }
 
 
-def kernel_stats(runner: OrtRunner, model, runs: int = 50, warmup: int = 10) -> tuple[Stats, float, float]:
-    """Time of a single-layer model's kernels alone, from onnxruntime's trace: without the per-run
-    session overhead and the layout conversions that a whole network pays only where layouts change.
+class KernelTiming(NamedTuple):
+    stats: Stats  # the kernels' own time per run (traced)
+    nodes: int  # trace nodes per run, layout conversions left out
+    reorder_in_ms: float  # median ReorderInput time per run
+    reorder_out_ms: float  # median ReorderOutput time per run
 
-    Returns (kernel time stats, median ReorderInput ms, median ReorderOutput ms) per run.
-    """
+
+def kernel_stats(runner: OrtRunner, model, runs: int = 50, warmup: int = 10) -> KernelTiming:
+    """Time of a single-layer model's kernels alone, from onnxruntime's trace: without the per-run
+    session overhead and the layout conversions that a whole network pays only where layouts change."""
     trace = runner.trace(model, runs=runs, warmup=warmup)
     stats = summarize(run_totals(trace) / 1e6, warmup=warmup, resolution_s=1e-6)  # the trace counts microseconds
     reorders = [float(np.median(run_totals(trace, only_ops=(op,)))) / 1e3 for op in LAYOUT_OPS]
-    return stats, reorders[0], reorders[1]
+    return KernelTiming(stats, round(node_count(trace)), reorders[0], reorders[1])
+
+
+def trace_overhead_us(runner: OrtRunner, nodes: int = 100, runs: int = 60) -> float:
+    """What onnxruntime's profiler adds to each traced node's time (microseconds).
+
+    A generated chain of ``nodes`` tiny Adds runs with and without profiling, interleaved: the traced
+    node times minus the plain run time, per node. Kernel times are traced, whole networks are not:
+    predictions subtract this once per node.
+    """
+    key = "+".join(["Add(1x16x8x8,w16x1x1)", *(f"Add(%{i},w16x1x1)" for i in range(nodes - 1))]) + "_fp32"
+    plain, trace = runner.paired(kernel_model(key), runs=runs, warmup=10)
+    return max(0.0, (float(np.median(run_totals(trace))) - float(np.median(plain)) * 1e6) / nodes)
 
 
 def build_lut(keys, path, runner: OrtRunner | None = None, progress: bool = True, timing: str = "kernel",
@@ -68,20 +85,23 @@ def build_lut(keys, path, runner: OrtRunner | None = None, progress: bool = True
     runner = runner or OrtRunner(threads=1)
     meta = {**runner.conditions(), **fingerprint(), "precision": "fp32", "timing": timing,
             "measure": dict(sorted(measure_options.items()))}  # fmt: skip
+    if timing == "kernel" and not Path(path).exists():
+        meta["trace_overhead_us"] = round(trace_overhead_us(runner), 3)
     lut = open_lut(path, meta)
     todo = [k for k in dict.fromkeys(keys) if k not in lut.done()]
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"measuring {len(todo)} kernels", total=len(todo))
         for key in todo:
             model = kernel_model(key)
-            reorder_in = reorder_out = 0.0
+            nodes, reorder_in, reorder_out = 0, 0.0, 0.0
             if timing == "kernel":
-                stats, reorder_in, reorder_out = kernel_stats(runner, model, **measure_options)
+                stats, nodes, reorder_in, reorder_out = kernel_stats(runner, model, **measure_options)
             else:
                 stats = runner.latency(model, **measure_options).stats
             now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             lut.append([{"key": key, "latency_ms": stats.median_ms, "p10_ms": stats.p10_ms, "p90_ms": stats.p90_ms,
                          "cv": round(stats.cv, 4), "repeats": stats.repeats, "noisy": stats.noisy,
-                         "reorder_in_ms": reorder_in, "reorder_out_ms": reorder_out, "measured_at": now}])  # fmt: skip
+                         "nodes": nodes, "reorder_in_ms": reorder_in, "reorder_out_ms": reorder_out,
+                         "measured_at": now}])  # fmt: skip
             bar.advance(task)
     return lut

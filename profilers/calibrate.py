@@ -29,7 +29,8 @@ from profilers.ort_layout import reorders
 from roofline.devices import DeviceSpec, validate_spec
 from roofline.errors import RooflineError
 
-__all__ = ["kernel_features", "fit_roofline", "calibrate", "write_spec", "predict_measured", "MIN_ROWS"]
+__all__ = ["kernel_features", "kernel_seconds", "fit_roofline", "calibrate", "write_spec", "predict_measured",
+           "MIN_ROWS"]  # fmt: skip
 
 #: kinds with fewer kernels than this share the fit of all kernels
 MIN_ROWS = 4
@@ -91,10 +92,23 @@ def fit_roofline(macs, bytes_, seconds) -> dict:
     }
 
 
-def _layout_fit(features: pd.DataFrame, table: pd.DataFrame) -> dict | None:
+def kernel_seconds(lut: Lut) -> np.ndarray:
+    """The LUT's kernel times in seconds, less what the profiler added to each traced node (measured
+    when the LUT was created, see ``profilers.build.trace_overhead_us``); never below a tenth."""
+    table = lut.table()
+    seconds = table["latency_ms"].to_numpy() / 1e3
+    return np.maximum(seconds - _trace_overhead_s(lut) * table["nodes"].to_numpy(), 0.1 * seconds)
+
+
+def _trace_overhead_s(lut: Lut) -> float:
+    return float(lut.meta.get("conditions", {}).get("trace_overhead_us", 0.0)) / 1e6
+
+
+def _layout_fit(features: pd.DataFrame, table: pd.DataFrame, overhead_s: float) -> dict | None:
     sizes = np.concatenate([features["in_bytes"], features["out_bytes"]])
-    times = np.concatenate([table["reorder_in_ms"], table["reorder_out_ms"]]) / 1e3
-    seen = times > 0
+    raw = np.concatenate([table["reorder_in_ms"], table["reorder_out_ms"]]) / 1e3
+    seen = raw > 0
+    times = np.maximum(raw - overhead_s, 0.1 * raw)  # one traced node per conversion
     if seen.sum() < MIN_ROWS:
         return None
     return fit_roofline(np.zeros(seen.sum()), 2 * sizes[seen], times[seen])  # read + write
@@ -106,13 +120,13 @@ def calibrate(lut: Lut, name: str = "host_fitted", display_name: str | None = No
     if len(table) < MIN_ROWS:
         raise CalibrationError(f"{lut.path.name}: {len(table)} kernels; calibration needs at least {MIN_ROWS}")
     features = kernel_features(table["key"])
-    seconds = table["latency_ms"].to_numpy() / 1e3
+    seconds = kernel_seconds(lut)
     overall = fit_roofline(features["macs"], features["bytes"], seconds)
     kinds = {}
     for kind, idx in features.groupby("kind").groups.items():
         if len(idx) >= MIN_ROWS:
             kinds[kind] = fit_roofline(features.loc[idx, "macs"], features.loc[idx, "bytes"], seconds[idx])
-    layout = _layout_fit(features, table)
+    layout = _layout_fit(features, table, _trace_overhead_s(lut))
     if layout:
         kinds["layout"] = layout
     meta = lut.meta.get("conditions", {})
@@ -189,7 +203,7 @@ def predict_measured(model, lut: Lut | None = None, spec: DeviceSpec | None = No
     graph = roofline.load_graph(model)
     table = roofline.count(graph, fuse="runtime", on_unknown="report")
     keys = layer_keys(graph)
-    measured = {} if lut is None else dict(zip(lut.table()["key"], lut.table()["latency_ms"]))
+    measured = {} if lut is None else dict(zip(lut.table()["key"], 1e3 * kernel_seconds(lut)))
     rows = []
     for name, kind, macs, bytes_ in zip(table["name"], table["kind"], table["macs"].fillna(0), table["bytes"]):
         key = keys.get(name)

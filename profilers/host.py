@@ -36,7 +36,7 @@ def profile_host(
     for key, what in MICROBENCHMARKS.items():
         model = kernel_model(key)
         table = roofline.count(model, fuse="runtime")
-        stats, _, _ = kernel_stats(runner, model, runs=runs, warmup=warmup)
+        stats = kernel_stats(runner, model, runs=runs, warmup=warmup).stats
         seconds = stats.median_ms / 1e3
         macs, bytes_ = float(table["macs"].sum()), float(table["bytes"].sum())
         rows.append({"benchmark": key, "measures": what, "median_ms": stats.median_ms, "cv": stats.cv,

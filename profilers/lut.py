@@ -26,11 +26,11 @@ from roofline.errors import RooflineError
 __all__ = ["LUT_COLUMNS", "LutError", "Lut", "open_lut"]
 
 #: the columns of every LUT, in order (unit-suffixed)
-LUT_COLUMNS = ["key", "latency_ms", "p10_ms", "p90_ms", "cv", "repeats", "noisy", "reorder_in_ms", "reorder_out_ms",
-               "measured_at"]  # fmt: skip
+LUT_COLUMNS = ["key", "latency_ms", "p10_ms", "p90_ms", "cv", "repeats", "noisy", "nodes", "reorder_in_ms",
+               "reorder_out_ms", "measured_at"]  # fmt: skip
 _FORMAT = "roofline-lut-2"
 # metadata that describes how rows were measured but may differ between runs that add to one table
-_INFORMATIONAL = {"measure"}
+_INFORMATIONAL = {"measure", "trace_overhead_us"}
 
 
 class LutError(ValueError, RooflineError):
@@ -154,6 +154,7 @@ def _read(path: Path) -> pd.DataFrame:
             for c in ("latency_ms", "p10_ms", "p90_ms", "cv", "reorder_in_ms", "reorder_out_ms"):
                 row[c] = float(row[c])
             row["repeats"] = int(row["repeats"])
+            row["nodes"] = int(row["nodes"])
             row["noisy"] = {"True": True, "False": False}[row["noisy"]]
         except (ValueError, KeyError):
             raise LutError(f"{path.name}: line {number} is malformed: {line[:80]!r}") from None

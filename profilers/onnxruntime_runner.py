@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import platform
@@ -25,14 +24,11 @@ _NP = {
 }  # fmt: skip
 
 
-def _flush_bytes() -> int:
-    """Twice the last-level cache (from sysfs; 32 MiB when not visible)."""
-    sizes = []
-    for path in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*/size"):
-        text = open(path, encoding="utf-8").read().strip()
-        units = {"K": 1 << 10, "M": 1 << 20}
-        sizes.append(int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text))
-    return 2 * max(sizes) if sizes else 32 << 20
+def _after_warmup(events: list[dict], warmup: int) -> list[dict]:
+    """The events of the model runs after the first ``warmup``."""
+    starts = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
+    cut = starts[warmup] if len(starts) > warmup else 0
+    return [e for e in events if e.get("ts", 0) >= cut]
 
 
 @dataclass(frozen=True)
@@ -112,26 +108,31 @@ class OrtRunner:
         stats = measure(lambda: session.run(None, feeds), **measure_options)
         return Measurement(stats, self.conditions())
 
-    def trace(self, model, runs: int = 20, warmup: int = 5, flush: bool = False) -> list[dict]:
-        """onnxruntime's profiling trace (Chrome-trace events) of ``runs`` runs after ``warmup``.
+    def paired(self, model, runs: int = 50, warmup: int = 10) -> tuple[np.ndarray, list[dict]]:
+        """Plain run times (seconds) and a profiling trace of the same model, runs interleaved so that
+        both see the same machine: (plain times of the timed runs, trace events of the timed runs)."""
+        import time
 
-        ``flush`` evicts the CPU caches before each run and then re-reads the inputs: a layer alone then
-        meets its weights cold and its input warm, as it does inside a network (where the previous layer
-        just wrote its input and every other layer's weights went through the caches since its last run).
-        """
-        flusher = np.zeros(_flush_bytes() // 8) if flush else None
+        with tempfile.TemporaryDirectory() as tmp:
+            plain, traced = self._session(model), self._session(model, os.path.join(tmp, "ort"))
+            feeds = self._inputs(plain)
+            times = []
+            for _ in range(warmup + runs):
+                t = time.perf_counter()
+                plain.run(None, feeds)
+                times.append(time.perf_counter() - t)
+                traced.run(None, feeds)
+            with open(traced.end_profiling(), encoding="utf-8") as f:
+                events = json.load(f)
+        return np.array(times[warmup:]), _after_warmup(events, warmup)
+
+    def trace(self, model, runs: int = 20, warmup: int = 5) -> list[dict]:
+        """onnxruntime's profiling trace (Chrome-trace events) of ``runs`` runs after ``warmup``."""
         with tempfile.TemporaryDirectory() as tmp:
             session = self._session(model, os.path.join(tmp, "ort"))
             feeds = self._inputs(session)
             for _ in range(warmup + runs):
-                if flusher is not None:
-                    flusher += 1.0
-                    for v in feeds.values():
-                        v.sum()
                 session.run(None, feeds)
             with open(session.end_profiling(), encoding="utf-8") as f:
                 events = json.load(f)
-        # drop the warm-up runs: keep the node events of the last `runs` model runs
-        starts = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
-        cut = starts[warmup] if len(starts) > warmup else 0
-        return [e for e in events if e.get("ts", 0) >= cut]
+        return _after_warmup(events, warmup)

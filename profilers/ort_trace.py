@@ -15,7 +15,7 @@ import pandas as pd
 
 from roofline.errors import RooflineError
 
-__all__ = ["ParseError", "node_times", "run_totals", "map_to_layers", "LAYOUT_OPS"]
+__all__ = ["ParseError", "node_times", "run_totals", "node_count", "map_to_layers", "LAYOUT_OPS"]
 
 
 class ParseError(ValueError, RooflineError):
@@ -55,16 +55,29 @@ def node_times(trace) -> pd.DataFrame:
 LAYOUT_OPS = ("ReorderInput", "ReorderOutput")
 
 
-def run_totals(trace, exclude_ops: tuple[str, ...] = LAYOUT_OPS, only_ops: tuple[str, ...] | None = None) -> np.ndarray:
-    """Kernel time per model run (microseconds): the node events inside each ``model_run`` event, summed,
-    leaving out layout conversions by default (which a single-layer model has and a whole network pays
-    only where the layout changes); ``only_ops`` sums only those ops instead."""
-    events = json.loads(trace) if isinstance(trace, str) else trace
+def _runs(events) -> list[tuple[float, float]]:
     runs = sorted(
         (e["ts"], e["ts"] + e["dur"]) for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"
     )
     if not runs:
         raise ParseError("the trace has no model_run events")
+    return runs
+
+
+def node_count(trace, exclude_ops: tuple[str, ...] = LAYOUT_OPS) -> float:
+    """Node events per model run (layout conversions left out by default)."""
+    events = json.loads(trace) if isinstance(trace, str) else trace
+    nodes = sum(1 for e in events if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time")
+                and e.get("args", {}).get("op_name") not in exclude_ops)  # fmt: skip
+    return nodes / len(_runs(events))
+
+
+def run_totals(trace, exclude_ops: tuple[str, ...] = LAYOUT_OPS, only_ops: tuple[str, ...] | None = None) -> np.ndarray:
+    """Kernel time per model run (microseconds): the node events inside each ``model_run`` event, summed,
+    leaving out layout conversions by default (which a single-layer model has and a whole network pays
+    only where the layout changes); ``only_ops`` sums only those ops instead."""
+    events = json.loads(trace) if isinstance(trace, str) else trace
+    runs = _runs(events)
     starts = np.array([a for a, _ in runs])
     totals = np.zeros(len(runs))
     for e in events:

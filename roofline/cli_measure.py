@@ -76,8 +76,8 @@ def cmd_lut(args) -> int:
     console.print(f"{len(table)} kernels in {args.lut} ({len(keys)} asked for by {len(models)} model(s)); "
                   f"median cv {table['cv'].median():.3f}, {noisy} noisy row(s)")  # fmt: skip
     if noisy > NOISY_SHARE * len(table):
-        console.print(f"warning: {noisy / len(table):.0%} of the rows spread more than the noise threshold: the "
-                      "machine is busy; the noisy rows are flagged in the LUT (column noisy) — rebuild them quiet")  # fmt: skip
+        console.print(f"warning: {noisy / len(table):.0%} of the rows spread more than the noise threshold: "
+                      "the machine is busy; those rows are flagged (column noisy): rebuild them quiet")  # fmt: skip
     return 0
 
 

@@ -57,10 +57,11 @@ def test_kernel_timing_leaves_out_layout_conversions_and_run_overhead(keys):
 
     runner = get_runner("onnxruntime", threads=1)
     model = kernel_model(next(k for k in keys if k.startswith("pwconv")))
-    kernel, reorder_in, reorder_out = kernel_stats(runner, model, runs=30, warmup=5)
+    kernel, nodes, reorder_in, reorder_out = kernel_stats(runner, model, runs=30, warmup=5)
     whole = runner.latency(model, min_repeats=30, max_seconds=2).stats
     assert 0 < kernel.median_ms < whole.median_ms and kernel.repeats == 30
     assert reorder_in > 0 and reorder_out > 0  # onnxruntime converts a lone conv's input and output to NCHWc
+    assert nodes == 1  # conv, bias and ReLU: one fused node
 
 
 def test_run_totals_sums_nodes_inside_each_run():
@@ -131,16 +132,16 @@ def test_damaged_or_foreign_tables_are_rejected(tmp_path):
     path = tmp_path / "t.csv"
     lut = open_lut(path, META)
     lut.append([{"key": "gemm_m1_k8_n4_fp32", "latency_ms": 0.1, "p10_ms": 0.1, "p90_ms": 0.1, "cv": 0.0,
-                 "repeats": 10, "noisy": False, "reorder_in_ms": 0.0, "reorder_out_ms": 0.0, "measured_at": "now"}])  # fmt: skip
+                 "repeats": 10, "noisy": False, "nodes": 1, "reorder_in_ms": 0.0, "reorder_out_ms": 0.0, "measured_at": "now"}])  # fmt: skip
     with open(path, "a") as f:
         f.write("gemm_m1_k8_n8_fp32,0.2,0.1")  # a row cut short by a kill: dropped, not fatal
     lut = open_lut(path)
     assert list(lut.table().key) == ["gemm_m1_k8_n4_fp32"]
     lut.append([{"key": "gemm_m1_k8_n5_fp32", "latency_ms": 0.2, "p10_ms": 0.1, "p90_ms": 0.3, "cv": 0.1,
-                 "repeats": 10, "noisy": False, "reorder_in_ms": 0.0, "reorder_out_ms": 0.0, "measured_at": "now"}])  # fmt: skip
+                 "repeats": 10, "noisy": False, "nodes": 1, "reorder_in_ms": 0.0, "reorder_out_ms": 0.0, "measured_at": "now"}])  # fmt: skip
     assert list(open_lut(path).table().key) == ["gemm_m1_k8_n4_fp32", "gemm_m1_k8_n5_fp32"]  # partial row cut off
     with open(path, "a") as f:
-        f.write("gemm_m1_k8_n9_fp32,fast,0.1,0.1,0,1,False,0,0,now\n")
+        f.write("gemm_m1_k8_n9_fp32,fast,0.1,0.1,0,1,False,1,0,0,now\n")
     with pytest.raises(LutError, match=r"t.csv: line 4 is malformed"):
         open_lut(path)
     foreign = tmp_path / "f.csv"
