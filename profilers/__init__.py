@@ -1,4 +1,4 @@
-"""Measuring: host runners (onnxruntime; LiteRT to come), their output parsers, and the statistics
+"""Measuring: host runners (onnxruntime, LiteRT), their output parsers, and the statistics
 of repeated timings. Runners touch a runtime; parsers are pure functions over what runners return.
 
 One registry maps a backend name to its runner class.
@@ -32,3 +32,4 @@ def get_runner(name: str, **options):
 
 
 from profilers import onnxruntime_runner  # noqa: E402,F401  (registers "onnxruntime")
+from profilers import litert_runner  # noqa: E402,F401  (registers "litert")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from onnx import TensorProto
 
 from roofline.dtypes import onnx_is_float, precision_bytes
 from roofline.errors import ShapeError, UnsupportedOpError, check_choice
@@ -77,8 +78,13 @@ def node_costs(graph: Graph, on_unknown: str = "raise") -> list[Cost]:
     return out
 
 
+# constants of these integer types are quantised weights (not shape arithmetic): they count as parameters
+_QUANTISED = {TensorProto.INT8, TensorProto.UINT8, TensorProto.INT4, TensorProto.UINT4}
+
+
 def _params(c: Cost) -> dict[str, int]:
-    return {t.name: t.numel for t, _ in c.reads if t.const and onnx_is_float(t.elem_type) and t.name not in c.buffers}
+    return {t.name: t.numel for t, _ in c.reads
+            if t.const and (onnx_is_float(t.elem_type) or t.elem_type in _QUANTISED) and t.name not in c.buffers}  # fmt: skip
 
 
 def _traffic(entries) -> list[float]:

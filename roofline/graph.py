@@ -131,9 +131,19 @@ def _read_model(model: ModelLike) -> tuple[onnx.ModelProto, str | None]:
     raise ModelLoadError(f"the 'model' parameter must be a path, bytes or onnx.ModelProto, got {type(model).__name__}")
 
 
+def _tflite(model: ModelLike) -> tuple[bytes, str] | None:
+    """The bytes of a TFLite model (and where they come from), or None for anything else."""
+    if isinstance(model, (bytes, bytearray)) and bytes(model[4:8]) == b"TFL3":
+        return bytes(model), "the given bytes"
+    if isinstance(model, (str, os.PathLike)) and Path(model).is_file():
+        with open(model, "rb") as f:
+            head = f.read(8)
+        if head[4:8] == b"TFL3":
+            return Path(model).read_bytes(), str(model)
+    return None
+
+
 def _parse(data: bytes, where: str) -> onnx.ModelProto:
-    if data[4:8] == b"TFL3":
-        raise ModelLoadError(f"{where} is a TFLite flatbuffer, not ONNX; TFLite counting is not supported yet")
     proto = onnx.ModelProto()
     try:
         proto.ParseFromString(data)
@@ -405,8 +415,16 @@ def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int]
     """Load ``model`` (path, bytes or ModelProto), fix its input shapes and infer every other shape.
 
     External data is never read: counting needs only the shapes and element types of initializers,
-    which the model file holds even when the weights live elsewhere.
+    which the model file holds even when the weights live elsewhere. A TFLite flatbuffer (``.tflite``
+    path or bytes) loads through ``roofline.tflite``.
     """
+    tflite = _tflite(model)
+    if tflite is not None:
+        from roofline.tflite import load_tflite
+
+        if input_shapes:
+            raise ModelLoadError(f"{tflite[1]}: TFLite models have static shapes; input_shapes does not apply")
+        return load_tflite(*tflite)
     proto, base_dir = _read_model(model)
     _sort_topologically(proto.graph)
     if proto.functions:  # exporters (torch dynamo) may emit model-local functions: count their bodies

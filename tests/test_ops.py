@@ -115,12 +115,12 @@ CASES = [
         {"pads": [1, 1]},
         id="Conv-1d",
     ),  # fmt: skip
-    # int8 conv: X 1x3x8x8 uint8 = 192 B, W 4x3x3x3 int8 = 108 B (not float: not params), Y int32 1x4x6x6 = 576 B;
+    # int8 conv: X 1x3x8x8 uint8 = 192 B, W 4x3x3x3 int8 = 108 B (108 quantised params), Y int32 1x4x6x6 = 576 B;
     # 144 * 3 * 9 = 3888 MACs; the zero points are scalars
     case(
         "ConvInteger",
         ["x", "w", "xz"],
-        ("conv", 3888, 0, 108, 192, 576),
+        ("conv", 3888, 108, 108, 192, 576),
         {"x": ((1, 3, 8, 8), "u8")},
         {"w": Z((4, 3, 3, 3), np.int8), "xz": np.uint8(0)},
     ),  # fmt: skip
@@ -128,7 +128,7 @@ CASES = [
     case(
         "QLinearConv",
         ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"],
-        ("pointwise", 2048, 0, 192, 128, 256),
+        ("pointwise", 2048, 128, 192, 128, 256),
         {"x": ((1, 8, 4, 4), "u8")},
         {
             "xs": F(0.1),
@@ -191,11 +191,11 @@ CASES = [
         id="MatMul-broadcast",
     ),  # fmt: skip
     # int8 linear: Y 2x4 int32 = 32 B; 2*4*8 = 64 MACs; A 16 B uint8, B 32 B int8
-    case("MatMulInteger", ["a", "b"], ("gemm", 64, 0, 32, 16, 32), {"a": ((2, 8), "u8")}, {"b": Z((8, 4), np.int8)}),
+    case("MatMulInteger", ["a", "b"], ("gemm", 64, 32, 32, 16, 32), {"a": ((2, 8), "u8")}, {"b": Z((8, 4), np.int8)}),
     case(
         "QLinearMatMul",
         ["a", "as", "az", "b", "bs", "bz", "ys", "yz"],
-        ("gemm", 64, 0, 32, 16, 8),
+        ("gemm", 64, 32, 32, 16, 8),
         {"a": ((2, 8), "u8")},
         {
             "as": F(0.1),
