@@ -31,5 +31,4 @@ def get_runner(name: str, **options):
     return RUNNERS[name](**options)
 
 
-from profilers import onnxruntime_runner  # noqa: E402,F401  (registers "onnxruntime")
-from profilers import litert_runner  # noqa: E402,F401  (registers "litert")
+from profilers import litert_runner, onnxruntime_runner  # noqa: E402,F401  (register "litert", "onnxruntime")

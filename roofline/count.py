@@ -83,8 +83,8 @@ _QUANTISED = {TensorProto.INT8, TensorProto.UINT8, TensorProto.INT4, TensorProto
 
 
 def _params(c: Cost) -> dict[str, int]:
-    return {t.name: t.numel for t, _ in c.reads
-            if t.const and (onnx_is_float(t.elem_type) or t.elem_type in _QUANTISED) and t.name not in c.buffers}  # fmt: skip
+    weight = {t.name for t, _ in c.reads if t.const and (onnx_is_float(t.elem_type) or t.elem_type in _QUANTISED)}
+    return {t.name: t.numel for t, _ in c.reads if t.name in weight and t.name not in c.buffers}
 
 
 def _traffic(entries) -> list[float]:
