@@ -1,6 +1,6 @@
 """Benchmark: build a latency LUT of every distinct kernel of the zoo on this machine.
 
-    python benches/bench_lut.py [--runs 30] [--out /tmp/zoo_lut.csv] [--models mnv4_*]
+    python benches/bench_lut.py [--runs 30] [--out /tmp/zoo_lut.csv] [--models mnv4_*] [--style structured]
 
 Reports the build's wall time and the measurement spread (per-kernel CV, share of noisy rows).
 A second run on the same --out resumes: it measures only what is missing.
@@ -26,12 +26,14 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=30, help="timed runs per kernel (after 10 warm-up runs)")
     ap.add_argument("--models", default="*", help="zoo pattern (default: every network)")
     ap.add_argument("--out", help="LUT path (default: a temporary file)")
+    ap.add_argument("--style", choices=("generic", "structured"), default="generic",
+                    help="generic: every layer as in the model (as validate); structured: conv/FC only")  # fmt: skip
     args = ap.parse_args(argv)
     keys: dict[str, str] = {}
     for name in zoo.list_models(args.models):
-        keys.update(dict.fromkeys(kernels_of(zoo.build(name)), name))
+        keys.update(dict.fromkeys(kernels_of(zoo.build(name), style=args.style), name))
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp()) / "zoo_lut.csv"
-    print(f"{len(keys)} distinct kernels in {len(zoo.list_models(args.models))} zoo networks -> {out}")
+    print(f"{len(keys)} distinct {args.style} kernels in {len(zoo.list_models(args.models))} zoo networks -> {out}")
     t = time.perf_counter()
     table = build_lut(list(keys), out, runs=args.runs, warmup=10).table()
     wall = time.perf_counter() - t
