@@ -71,6 +71,16 @@ def trace_overhead_us(runner: OrtRunner, nodes: int = 100, runs: int = 60) -> fl
     return max(0.0, (float(np.median(run_totals(trace))) - float(np.median(plain)) * 1e6) / nodes)
 
 
+def stream_bandwidth(runner: OrtRunner, key: str = "Relu(1x64x512x512)_fp32", runs: int = 10) -> float:
+    """Bytes/s of a streaming kernel far larger than the caches (64 MB in, 64 MB out): the rate at
+    which a layer inside a network reads weights that other layers' traffic evicted since its last run."""
+    import roofline
+
+    model = kernel_model(key)
+    seconds = kernel_stats(runner, model, runs=runs, warmup=3).stats.median_ms / 1e3
+    return float(roofline.count(model)["bytes"].sum()) / seconds
+
+
 def build_lut(keys, path, runner: OrtRunner | None = None, progress: bool = True, timing: str = "kernel",
               **measure_options) -> Lut:  # fmt: skip
     """Measure every kernel key not yet in the LUT at ``path`` and append it (one durable row each).
@@ -87,6 +97,7 @@ def build_lut(keys, path, runner: OrtRunner | None = None, progress: bool = True
             "measure": dict(sorted(measure_options.items()))}  # fmt: skip
     if timing == "kernel" and not Path(path).exists():
         meta["trace_overhead_us"] = round(trace_overhead_us(runner), 3)
+        meta["stream_bandwidth_bytes_per_s"] = round(stream_bandwidth(runner))
     lut = open_lut(path, meta)
     todo = [k for k in dict.fromkeys(keys) if k not in lut.done()]
     with Progress(disable=not progress, transient=True) as bar:

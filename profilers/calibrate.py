@@ -7,7 +7,9 @@ per-layer overhead to the LUT's kernels,
 
 plus the cost of onnxruntime's layout conversions (``layout``: overhead + bytes / bandwidth), and
 returns a device spec with provenance "fitted" and the fit's error. Only kernels are ever used: never
-a whole network.
+a whole network. ``weights`` is the streaming bandwidth measured when the LUT was created: inside a
+network a layer reads weights that the other layers' traffic evicted since its last run, so it takes
+at least ``weight bytes / bandwidth`` however fast it ran alone with its weights in cache.
 
 ``predict_measured(model, lut, spec)`` then gives every layer the LUT's measurement when the LUT holds
 that exact layer, else the calibrated roofline of its kind, adds the layout conversions the network
@@ -130,6 +132,8 @@ def calibrate(lut: Lut, name: str = "host_fitted", display_name: str | None = No
     if layout:
         kinds["layout"] = layout
     meta = lut.meta.get("conditions", {})
+    if meta.get("stream_bandwidth_bytes_per_s"):  # measured when the LUT was created, not fitted
+        kinds["weights"] = {"bandwidth_bytes_per_s": float(meta["stream_bandwidth_bytes_per_s"]), "overhead_s": 0.0}
     peak = overall["peak_macs_per_s"] or _GRID[-1]
     data = {
         "name": name,
@@ -204,16 +208,19 @@ def predict_measured(model, lut: Lut | None = None, spec: DeviceSpec | None = No
     table = roofline.count(graph, fuse="runtime", on_unknown="report")
     keys = layer_keys(graph)
     measured = {} if lut is None else dict(zip(lut.table()["key"], 1e3 * kernel_seconds(lut)))
+    stream = spec.calibration.get("weights", {}).get("bandwidth_bytes_per_s") if spec is not None else None
     rows = []
-    for name, kind, macs, bytes_ in zip(table["name"], table["kind"], table["macs"].fillna(0), table["bytes"]):
+    for name, kind, macs, bytes_, weights in zip(table["name"], table["kind"], table["macs"].fillna(0),
+                                                 table["bytes"], table["weight_bytes"]):  # fmt: skip
         key = keys.get(name)
         if key in measured:
-            rows.append((name, kind, key, "lut", measured[key]))
+            source, ms = "lut", measured[key]
         elif spec is not None:
             source = "calibrated" if kind in spec.calibration else "roofline"
-            rows.append((name, kind, key, source, 1e3 * _calibrated_time(spec, kind, macs, bytes_)))
+            ms = 1e3 * _calibrated_time(spec, kind, macs, bytes_)
         else:
             raise CalibrationError(f"layer {name!r} ({kind}) is not in the LUT and no calibrated spec was given")
+        rows.append((name, kind, key, source, max(ms, 1e3 * weights / stream if stream else 0.0)))
     if spec is not None and "layout" in spec.calibration:
         for r in reorders(graph, table):
             t = 1e3 * _calibrated_time(spec, "layout", 0.0, 2.0 * r.numel * _BYTES)
