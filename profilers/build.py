@@ -16,6 +16,7 @@ from profilers.lut import Lut, open_lut
 from profilers.onnxruntime_runner import OrtRunner
 from profilers.ort_trace import LAYOUT_OPS, node_count, run_totals
 from profilers.stats import Stats, summarize
+from profilers.tflite_writer import tflite_kernel
 
 __all__ = ["fingerprint", "build_lut", "kernel_stats"]
 
@@ -81,29 +82,36 @@ def stream_bandwidth(runner: OrtRunner, key: str = "Relu(1x64x512x512)_fp32", ru
     return float(roofline.count(model)["bytes"].sum()) / seconds
 
 
-def build_lut(keys, path, runner: OrtRunner | None = None, progress: bool = True, timing: str = "kernel",
-              **measure_options) -> Lut:  # fmt: skip
+def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None = None, **measure_options) -> Lut:
     """Measure every kernel key not yet in the LUT at ``path`` and append it (one durable row each).
 
-    ``timing="kernel"`` (default) keeps only the kernels' own time (``kernel_stats``; options runs,
-    warmup); ``"model"`` times whole single-layer models (``profilers.stats.measure`` options). The
-    options are recorded in the metadata with the runtime, its settings and the machine's fingerprint.
+    With onnxruntime (default runner), ``timing="kernel"`` (default) keeps only the kernels' own time
+    (``kernel_stats``; options runs, warmup) and ``"model"`` times whole single-layer models
+    (``profilers.stats.measure`` options). With the LiteRT runner, kernels are written as TFLite
+    (structured keys, fp32 or int8) and timed as whole models. The options are recorded in the
+    metadata with the runtime, its settings, the keys' precision and the machine's fingerprint.
     """
-    from roofline.errors import check_choice
+    from roofline.errors import InvalidParameterError, check_choice
 
-    check_choice(timing, ("kernel", "model"), "timing")
+    keys = list(dict.fromkeys(keys))
     runner = runner or OrtRunner(threads=1)
-    meta = {**runner.conditions(), **fingerprint(), "precision": "fp32", "timing": timing,
+    litert = runner.conditions()["runtime"] == "litert"
+    timing = timing or ("model" if litert else "kernel")
+    check_choice(timing, ("model",) if litert else ("kernel", "model"), "timing")
+    precisions = sorted({k.rsplit("_", 1)[-1] for k in keys}) or ["fp32"]
+    if len(precisions) > 1:
+        raise InvalidParameterError(f"one LUT holds one precision; these keys have {precisions}")
+    meta = {**runner.conditions(), **fingerprint(), "precision": precisions[0], "timing": timing,
             "measure": dict(sorted(measure_options.items()))}  # fmt: skip
     if timing == "kernel" and not Path(path).exists():
         meta["trace_overhead_us"] = round(trace_overhead_us(runner), 3)
         meta["stream_bandwidth_bytes_per_s"] = round(stream_bandwidth(runner))
     lut = open_lut(path, meta)
-    todo = [k for k in dict.fromkeys(keys) if k not in lut.done()]
+    todo = [k for k in keys if k not in lut.done()]
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"measuring {len(todo)} kernels", total=len(todo))
         for key in todo:
-            model = kernel_model(key)
+            model = tflite_kernel(key) if litert else kernel_model(key)
             nodes, reorder_in, reorder_out = 0, 0.0, 0.0
             if timing == "kernel":
                 stats, nodes, reorder_in, reorder_out = kernel_stats(runner, model, **measure_options)

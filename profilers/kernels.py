@@ -35,7 +35,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from roofline.errors import InvalidParameterError
 
-__all__ = ["Kernel", "encode", "decode", "kernels_of", "kernel_model", "layer_key", "is_generic"]
+__all__ = ["Kernel", "encode", "decode", "kernels_of", "kernel_model", "layer_key", "is_generic", "sample_kernels"]
 
 _FIELDS = {
     "conv": ("k", "s", "i", "o", "h", "w"),
@@ -83,6 +83,28 @@ def decode(key: str) -> Kernel:
             raise InvalidParameterError(f"kernel key {key!r}: part {part!r} should be {field} and a positive number")
         params.append((field, int(m.group(1))))
     return Kernel(kind, tuple(params), parts[-1])
+
+
+def sample_kernels(n: int, seed: int = 0, precision: str = "fp32",
+                   kinds: tuple[str, ...] = ("conv", "pwconv", "dwconv", "gemm")) -> list[str]:  # fmt: skip
+    """``n`` distinct structured keys drawn from MobileNet-like ranges: channels 8-960 (multiples of 8),
+    inputs 7-112, kernels 3/5/7, strides 1/2; fully connected 1 x 64-1280 x 10-1280."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, None] = {}
+    sizes = (7, 14, 28, 56, 112)
+    while len(out) < n:
+        kind = kinds[rng.integers(len(kinds))]
+        c = lambda lo=8, hi=960: int(rng.integers(lo // 8, hi // 8 + 1)) * 8  # noqa: E731
+        h = int(rng.choice(sizes))
+        s, k = int(rng.choice((1, 1, 2))), int(rng.choice((3, 5, 7)))
+        params = {
+            "conv": (("k", 3), ("s", s), ("i", c(8, 64)), ("o", c(16, 128)), ("h", max(h, 28)), ("w", max(h, 28))),
+            "pwconv": (("s", 1), ("i", c()), ("o", c()), ("h", h), ("w", h)),
+            "dwconv": (("k", k), ("s", s), ("c", c()), ("h", h), ("w", h)),
+            "gemm": (("m", 1), ("k", c(64, 1280)), ("n", c(16, 1280))),
+        }[kind]
+        out[encode(Kernel(kind, params, precision))] = None
+    return list(out)
 
 
 def _conv_kernel(node, precision: str) -> Kernel | None:

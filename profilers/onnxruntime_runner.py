@@ -126,12 +126,21 @@ class OrtRunner:
                 events = json.load(f)
         return np.array(times[warmup:]), _after_warmup(events, warmup)
 
-    def trace(self, model, runs: int = 20, warmup: int = 5) -> list[dict]:
-        """onnxruntime's profiling trace (Chrome-trace events) of ``runs`` runs after ``warmup``."""
+    def trace(self, model, runs: int = 20, warmup: int = 5, flush_bytes: int = 0) -> list[dict]:
+        """onnxruntime's profiling trace (Chrome-trace events) of ``runs`` runs after ``warmup``.
+
+        ``flush_bytes`` > 0 writes that many bytes before each run (evicting the caches), then re-reads
+        the inputs: the layer meets its weights cold and its input warm, as inside a network.
+        """
+        flusher = np.zeros(flush_bytes // 8) if flush_bytes else None
         with tempfile.TemporaryDirectory() as tmp:
             session = self._session(model, os.path.join(tmp, "ort"))
             feeds = self._inputs(session)
             for _ in range(warmup + runs):
+                if flusher is not None:
+                    flusher += 1.0
+                    for value in feeds.values():
+                        value.sum()
                 session.run(None, feeds)
             with open(session.end_profiling(), encoding="utf-8") as f:
                 events = json.load(f)

@@ -18,6 +18,8 @@ NOISY_SHARE = 0.2
 def _runner(args):
     from profilers import get_runner
 
+    if getattr(args, "runtime", "onnxruntime") == "litert":
+        return get_runner("litert", threads=args.threads, xnnpack=not args.no_xnnpack)
     return get_runner("onnxruntime", threads=args.threads)
 
 
@@ -47,29 +49,37 @@ def cmd_profile(args) -> int:
         table.add_column(col, justify="left" if col in ("benchmark", "measures") else "right")
     for r in rows:
         cv = f"{r['cv']:.3f}" + (" noisy" if r["noisy"] else "")
-        table.add_row(r["benchmark"], r["measures"], f"{r['median_ms']:.2f}", cv, f"{r['macs_per_s'] / 1e9:.2f}",
-                      f"{r['bytes_per_s'] / 1e9:.2f}")  # fmt: skip
+        gbps = f"{r['bytes_per_s'] / 1e9:.2f}" if r["bytes_per_s"] == r["bytes_per_s"] else "-"  # NaN: not measured
+        table.add_row(r["benchmark"], r["measures"], f"{r['median_ms']:.2f}", cv, f"{r['macs_per_s'] / 1e9:.2f}", gbps)
     console = _console()
     console.print(table)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     write_spec(spec, args.output)
-    console.print(f"peak {spec.peak() / 1e9:.2f} GMAC/s, bandwidth {spec.bandwidth_bytes_per_s / 1e9:.2f} GB/s, "
-                  f"ridge {spec.ridge():.2f} MACs/byte -> {args.output}")  # fmt: skip
+    for p in spec.precisions:
+        console.print(f"{p}: peak {spec.peak(p) / 1e9:.2f} GMAC/s, bandwidth {spec.bandwidth_bytes_per_s / 1e9:.2f} "
+                      f"GB/s, ridge {spec.ridge(p):.2f} MACs/byte")  # fmt: skip
+    console.print(f"spec -> {args.output}")
     return 0
 
 
 def cmd_lut(args) -> int:
     from profilers.build import build_lut
-    from profilers.kernels import kernels_of
+    from profilers.kernels import kernels_of, sample_kernels
     from roofline import zoo
 
+    if args.precision == "int8" and args.runtime != "litert":
+        raise InvalidParameterError("int8 kernels run on LiteRT only (add --runtime litert)")
     models = _models(args.models or (zoo.list_models() if args.zoo else []))
-    if not models:
-        raise InvalidParameterError("lut build needs MODEL... or --zoo")
-    keys: dict[str, str] = {}
+    if not models and not args.sample:
+        raise InvalidParameterError("lut build needs MODEL..., --zoo or --sample N")
+    style = "structured" if args.runtime == "litert" else args.style
+    keys: dict[str, str] = {k: "sample" for k in sample_kernels(args.sample, precision=args.precision)}
     for model in models.values():
-        keys.update(kernels_of(model, style=args.style))
-    lut = build_lut(keys, args.lut, runner=_runner(args), runs=args.runs, warmup=args.warmup)
+        keys.update(kernels_of(model, precision=args.precision, style=style))
+    options = {"runs": args.runs, "warmup": args.warmup}
+    if args.runtime == "litert":  # whole single-layer TFLite models
+        options = {"min_repeats": args.runs, "warmup": args.warmup, "max_seconds": 2.0}
+    lut = build_lut(keys, args.lut, runner=_runner(args), **options)
     table = lut.table()
     noisy = int(table["noisy"].sum())
     console = _console()
@@ -154,6 +164,11 @@ def add_commands(sub) -> None:
     lut.add_argument("action", choices=("build",))
     lut.add_argument("models", nargs="*", help="zoo names or .onnx files")
     lut.add_argument("--zoo", action="store_true", help="every zoo network")
+    lut.add_argument("--sample", type=int, default=0, help="add N random conv/FC configurations (structured keys)")
+    lut.add_argument("--runtime", choices=("onnxruntime", "litert"), default="onnxruntime",
+                     help="litert: structured kernels written as TFLite, timed whole")  # fmt: skip
+    lut.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="int8: LiteRT only")
+    lut.add_argument("--no-xnnpack", action="store_true", help="litert: the builtin kernels, not XNNPACK")
     lut.add_argument("--style", choices=("generic", "structured"), default="generic",
                      help="generic: every layer as in the model; structured: conv/FC configurations")  # fmt: skip
     kernel_args(lut)

@@ -150,3 +150,17 @@ def test_validate_prints_errors_and_a_scatter_plot(tmp_path, capsys):
     # the LUT-backed prediction of never-measured networks: loose bound, a shared CI machine is noisy
     assert (df["lut_error"].abs() < 0.3).all()
     assert main(["validate", "mnv4_conv_s", "--device", "pixel6_cpu"]) == 2
+
+
+def test_inside_a_network_weights_come_cold_at_streaming_bandwidth():
+    """The assumption behind the ``weights`` correction, checked on a kernel: with the caches flushed
+    before each run, a weight-bound layer slows down by about its weight bytes / streaming bandwidth."""
+    from profilers.build import stream_bandwidth
+    from profilers.ort_trace import run_totals
+
+    runner = get_runner("onnxruntime")
+    model = kernel_model("gemm_m1_k1280_n1000_fp32")
+    warm, cold = (np.median(run_totals(runner.trace(model, runs=30, warmup=5, flush_bytes=f))) / 1e6
+                  for f in (0, 32 << 20))  # fmt: skip
+    expected = roofline.count(model).weight_bytes.sum() / stream_bandwidth(runner)
+    assert 0.4 < (cold - warm) / expected < 2.5

@@ -77,3 +77,19 @@ def test_litert_runs_fp32_and_int8_with_and_without_xnnpack():
 def test_litert_rejects_what_it_cannot_load():
     with pytest.raises(Exception, match="LiteRT cannot load the model"):
         get_runner("litert").latency(b"\x1c\x00\x00\x00TFL3" + b"\x00" * 8)
+
+
+def test_a_litert_lut_of_sampled_int8_kernels(tmp_path):
+    from profilers.build import build_lut
+    from profilers.kernels import decode, sample_kernels
+    from profilers.lut import open_lut
+
+    keys = sample_kernels(4, seed=1, precision="int8", kinds=("pwconv", "gemm"))
+    assert len(set(keys)) == 4 and all(decode(k).precision == "int8" for k in keys)
+    lut = build_lut(keys, tmp_path / "l.csv", runner=get_runner("litert"), progress=False, min_repeats=10,
+                    max_seconds=0.5)  # fmt: skip
+    table = open_lut(tmp_path / "l.csv").table()
+    assert sorted(table.key) == sorted(keys) and (table.latency_ms > 0).all()
+    assert lut.meta["conditions"]["precision"] == "int8" and lut.meta["conditions"]["runtime"] == "litert"
+    with pytest.raises(Exception, match="one LUT holds one precision"):
+        build_lut([keys[0], keys[0].replace("_int8", "_fp32")], tmp_path / "m.csv", runner=get_runner("litert"))
