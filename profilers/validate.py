@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pandas as pd
 
 import roofline
@@ -19,7 +20,7 @@ from profilers.kernels import kernels_of
 from profilers.onnxruntime_runner import OrtRunner
 from roofline.devices import DeviceSpec
 
-__all__ = ["validate", "summarize_errors", "PREDICTORS"]
+__all__ = ["validate", "summarize_errors", "static_batch", "PREDICTORS"]
 
 #: prediction columns of a validation table, best last
 PREDICTORS = ("roofline", "calibrated", "lut")
@@ -36,6 +37,7 @@ def validate(models: dict, lut_path, host: DeviceSpec, runner: OrtRunner | None 
     """
     runner = runner or OrtRunner(threads=1)
     kernel_options = kernel_options or {"runs": 30, "warmup": 10}
+    models = {name: static_batch(model) for name, model in models.items()}
     keys: dict[str, str] = {}
     for model in models.values():
         keys.update(kernels_of(model, style="generic"))
@@ -58,6 +60,26 @@ def validate(models: dict, lut_path, host: DeviceSpec, runner: OrtRunner | None 
     out = pd.DataFrame(rows)
     out.attrs.update(lut=str(Path(lut_path)), kernels=len(lut.table()), fitted=fitted)
     return out
+
+
+def static_batch(model):
+    """An ONNX model with every symbolic input dimension set to 1 (as the runners feed it); other
+    models as they are. Exports often leave the batch dimension symbolic."""
+    if isinstance(model, onnx.ModelProto):
+        proto = model
+    elif str(model).endswith(".onnx"):
+        proto = onnx.load(str(model), load_external_data=False)
+    else:
+        return model
+    symbolic = [d for i in proto.graph.input for d in i.type.tensor_type.shape.dim if not d.HasField("dim_value")]
+    if not symbolic:
+        return model
+    proto = onnx.ModelProto.FromString(proto.SerializeToString()) if proto is model else onnx.load(str(model))
+    for i in proto.graph.input:
+        for d in i.type.tensor_type.shape.dim:
+            if not d.HasField("dim_value"):
+                d.dim_value = 1
+    return proto
 
 
 def summarize_errors(df: pd.DataFrame) -> pd.DataFrame:
