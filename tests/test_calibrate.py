@@ -164,3 +164,16 @@ def test_inside_a_network_weights_come_cold_at_streaming_bandwidth():
                   for f in (0, 32 << 20))  # fmt: skip
     expected = roofline.count(model).weight_bytes.sum() / stream_bandwidth(runner)
     assert 0.4 < (cold - warm) / expected < 2.5
+
+
+def test_symbolic_batch_is_bound_to_one_for_validation(tmp_path):
+    from profilers.validate import static_batch
+
+    model = kernel_model("pwconv_s1_i8_o16_h8_w8_fp32")
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    path = tmp_path / "dyn.onnx"
+    __import__("onnx").save(model, path)
+    with pytest.raises(roofline.errors.ShapeError, match="batch"):
+        roofline.count(path)
+    assert roofline.totals(roofline.count(static_batch(path)))["macs"] == 8 * 16 * 8 * 8
+    assert static_batch(roofline.zoo.build("mobilenet_v2_050", resolution=64)) is not None
