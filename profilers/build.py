@@ -82,7 +82,45 @@ def stream_bandwidth(runner: OrtRunner, key: str = "Relu(1x64x512x512)_fp32", ru
     return float(roofline.count(model)["bytes"].sum()) / seconds
 
 
-def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None = None, **measure_options) -> Lut:
+#: the kernel timed now and then during a build: its drift is the machine's
+PROBE_KEY = "conv_k3_s1_i32_o32_h28_w28_fp32"
+#: relative spread of the probe's timings above which the machine is reported busy or throttling
+DRIFT_THRESHOLD = 0.05
+
+
+class Drift:
+    """Timings of the probe kernel taken during a measurement campaign, and what they say."""
+
+    def __init__(self, runner):
+        self.runner, self.medians_ms = runner, []
+        self.litert = runner.conditions()["runtime"] == "litert"
+
+    def probe(self) -> float:
+        if self.litert:
+            ms = self.runner.latency(tflite_kernel(PROBE_KEY), min_repeats=20, max_seconds=1.0).stats.median_ms
+        else:
+            ms = kernel_stats(self.runner, kernel_model(PROBE_KEY), runs=20, warmup=5).stats.median_ms
+        self.medians_ms.append(ms)
+        return ms
+
+    @property
+    def spread(self) -> float:
+        m = np.asarray(self.medians_ms)
+        return float((m.max() - m.min()) / np.median(m)) if len(m) > 1 else 0.0
+
+    @property
+    def busy(self) -> bool:
+        return self.spread > DRIFT_THRESHOLD
+
+    def report(self) -> str:
+        m = self.medians_ms
+        verdict = "the machine was busy or throttling: rerun on a quiet machine" if self.busy else "steady"
+        return (f"machine drift: probe kernel {min(m):.3f}-{max(m):.3f} ms over {len(m)} probes "
+                f"(spread {self.spread:.1%}, threshold {DRIFT_THRESHOLD:.0%}): {verdict}")  # fmt: skip
+
+
+def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None = None, probe_every: int = 100,
+              drift: Drift | None = None, **measure_options) -> Lut:  # fmt: skip
     """Measure every kernel key not yet in the LUT at ``path`` and append it (one durable row each).
 
     With onnxruntime (default runner), ``timing="kernel"`` (default) keeps only the kernels' own time
@@ -90,6 +128,10 @@ def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None
     (``profilers.stats.measure`` options). With the LiteRT runner, kernels are written as TFLite
     (structured keys, fp32 or int8) and timed as whole models. The options are recorded in the
     metadata with the runtime, its settings, the keys' precision and the machine's fingerprint.
+
+    A probe kernel is timed before, every ``probe_every`` kernels and after the build; ``lut.drift``
+    (a ``Drift``, or the one given, to follow a longer campaign) says whether the machine's speed
+    moved more than ``DRIFT_THRESHOLD`` meanwhile: a busy machine is reported, not averaged away.
     """
     from roofline.errors import InvalidParameterError, check_choice
 
@@ -108,9 +150,11 @@ def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None
         meta["stream_bandwidth_bytes_per_s"] = round(stream_bandwidth(runner))
     lut = open_lut(path, meta)
     todo = [k for k in keys if k not in lut.done()]
+    lut.drift = drift or Drift(runner)
+    lut.drift.probe()
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"measuring {len(todo)} kernels", total=len(todo))
-        for key in todo:
+        for i, key in enumerate(todo, start=1):
             model = tflite_kernel(key) if litert else kernel_model(key)
             nodes, reorder_in, reorder_out = 0, 0.0, 0.0
             if timing == "kernel":
@@ -123,4 +167,8 @@ def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None
                          "nodes": nodes, "reorder_in_ms": reorder_in, "reorder_out_ms": reorder_out,
                          "measured_at": now}])  # fmt: skip
             bar.advance(task)
+            if i % probe_every == 0:
+                lut.drift.probe()
+    if todo:
+        lut.drift.probe()
     return lut

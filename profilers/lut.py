@@ -53,6 +53,7 @@ class Lut:
 
     path: Path
     meta: dict
+    drift: object = None  # the machine's drift while this process added rows (see profilers.build.Drift)
 
     @property
     def meta_path(self) -> Path:

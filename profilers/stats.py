@@ -8,10 +8,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["Stats", "measure", "summarize", "NOISY_CV"]
+__all__ = ["Stats", "measure", "summarize", "NOISY_SPREAD"]
 
-#: coefficient of variation above which a measurement is flagged as noisy
-NOISY_CV = 0.10
+#: relative spread (p90 - p10) / median above which a measurement is flagged as noisy; robust to the
+#: rare outlier (a preempted run) that inflates the coefficient of variation without moving the median
+NOISY_SPREAD = 0.25
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,12 @@ class Stats:
     repeats: int
     warmup: int
     stable: bool  # the median settled before the budget ran out
-    noisy: bool  # cv above NOISY_CV: the machine was busy, do not trust this row blindly
+    noisy: bool  # spread above NOISY_SPREAD: the machine was busy, do not trust this row blindly
+
+    @property
+    def spread(self) -> float:
+        """(p90 - p10) / median."""
+        return (self.p90_ms - self.p10_ms) / self.median_ms if self.median_ms > 0 else 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -41,7 +47,7 @@ def summarize(samples_s, warmup: int = 0, stable: bool = True, resolution_s: flo
     mean = float(ms.mean())
     cv = float(ms.std() / mean) if mean > 0 else 0.0
     p10, med, p90 = np.percentile(ms, [10, 50, 90])
-    noisy = cv > NOISY_CV and float(ms.std()) > 2e3 * resolution_s
+    noisy = (p90 - p10) > NOISY_SPREAD * med and (p90 - p10) > 2e3 * resolution_s
     return Stats(float(med), float(p10), float(p90), mean, cv, int(ms.size), warmup, stable, noisy)
 
 

@@ -14,7 +14,7 @@ import onnx
 import pandas as pd
 
 import roofline
-from profilers.build import build_lut
+from profilers.build import Drift, build_lut
 from profilers.calibrate import calibrate, predict_measured
 from profilers.kernels import kernels_of
 from profilers.onnxruntime_runner import OrtRunner
@@ -33,7 +33,8 @@ def validate(models: dict, lut_path, host: DeviceSpec, runner: OrtRunner | None 
     Columns: model, measured_ms, p10_ms, p90_ms, cv, noisy, then ``<predictor>_ms`` and
     ``<predictor>_error`` (relative: predicted / measured - 1) per predictor, and lut_coverage (the
     share of the LUT-backed prediction that comes from measured kernels). ``host`` is the measured
-    host spec (``profile_host``) that the raw roofline uses.
+    host spec (``profile_host``) that the raw roofline uses. ``attrs["drift"]`` holds the probe
+    kernel's timings through the kernels and the networks (see ``profilers.build.Drift``).
     """
     runner = runner or OrtRunner(threads=1)
     kernel_options = kernel_options or {"runs": 30, "warmup": 10}
@@ -41,7 +42,8 @@ def validate(models: dict, lut_path, host: DeviceSpec, runner: OrtRunner | None 
     keys: dict[str, str] = {}
     for model in models.values():
         keys.update(kernels_of(model, style="generic"))
-    lut = build_lut(keys, lut_path, runner=runner, progress=progress, **kernel_options)
+    drift = Drift(runner)  # one probe series over kernels and networks: their conditions must match
+    lut = build_lut(keys, lut_path, runner=runner, progress=progress, drift=drift, **kernel_options)
     fitted = calibrate(lut)
     rows = []
     for name, model in models.items():
@@ -50,6 +52,7 @@ def validate(models: dict, lut_path, host: DeviceSpec, runner: OrtRunner | None 
         calibrated = predict_measured(model, None, fitted)
         backed = predict_measured(model, lut, fitted)
         stats = runner.latency(model, **(measure_options or {"max_seconds": 10.0})).stats
+        drift.probe()
         row = {"model": name, "measured_ms": stats.median_ms, "p10_ms": stats.p10_ms, "p90_ms": stats.p90_ms,
                "cv": stats.cv, "noisy": stats.noisy, "roofline_ms": raw,
                "calibrated_ms": calibrated.attrs["total_ms"], "lut_ms": backed.attrs["total_ms"],
@@ -58,7 +61,7 @@ def validate(models: dict, lut_path, host: DeviceSpec, runner: OrtRunner | None 
             row[f"{p}_error"] = row[f"{p}_ms"] / stats.median_ms - 1
         rows.append(row)
     out = pd.DataFrame(rows)
-    out.attrs.update(lut=str(Path(lut_path)), kernels=len(lut.table()), fitted=fitted)
+    out.attrs.update(lut=str(Path(lut_path)), kernels=len(lut.table()), fitted=fitted, drift=drift)
     return out
 
 

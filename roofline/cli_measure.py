@@ -85,6 +85,8 @@ def cmd_lut(args) -> int:
     console = _console()
     console.print(f"{len(table)} kernels in {args.lut} ({len(keys)} asked for by {len(models)} model(s)); "
                   f"median cv {table['cv'].median():.3f}, {noisy} noisy row(s)")  # fmt: skip
+    if lut.drift is not None and len(lut.drift.medians_ms) > 1:
+        console.print(lut.drift.report())
     if noisy > NOISY_SHARE * len(table):
         console.print(f"warning: {noisy / len(table):.0%} of the rows spread more than the noise threshold: "
                       "the machine is busy; those rows are flagged (column noisy): rebuild them quiet")  # fmt: skip
@@ -131,9 +133,10 @@ def cmd_validate(args) -> int:
     console.print(table)
     summary = summarize_errors(df)
     console.print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    console.print(df.attrs["drift"].report())
     if df["noisy"].any():
         console.print(f"warning: {int(df['noisy'].sum())} measurement(s) spread more than the noise threshold "
-                      "(cv > 0.10): the machine was busy; rerun on a quiet machine before trusting them")  # fmt: skip
+                      "((p90 - p10) / median > 0.25): the machine was busy; rerun on a quiet machine")  # fmt: skip
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "validate.csv", index=False)

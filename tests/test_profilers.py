@@ -114,4 +114,18 @@ def test_a_spread_within_the_clock_resolution_is_not_noise():
 
     samples = [4e-6, 5e-6, 6e-6, 5e-6, 4e-6, 6e-6]  # a 5 us kernel read off a 1 us trace clock
     assert summarize(samples).noisy and not summarize(samples, resolution_s=1e-6).noisy
-    assert summarize([4e-6, 5e-6, 30e-6, 5e-6], resolution_s=1e-6).noisy  # a real outlier still is
+    assert summarize([4e-6, 5e-6, 30e-6, 5e-6, 31e-6], resolution_s=1e-6).noisy  # a real spread still is
+
+
+def test_machine_drift_is_reported_not_averaged():
+    from profilers import get_runner
+    from profilers.build import DRIFT_THRESHOLD, Drift
+
+    drift = Drift(get_runner("onnxruntime"))
+    assert drift.probe() > 0 and drift.spread == 0.0 and not drift.busy
+    drift.medians_ms[:] = [1.00, 1.01, 0.99, 1.00]
+    assert not drift.busy and "steady" in drift.report()
+    drift.medians_ms.append(1.0 + 2 * DRIFT_THRESHOLD)  # the machine slowed down half-way
+    assert (
+        drift.busy and "busy or throttling" in drift.report() and "spread 11.0%" in drift.report()
+    )  # (1.10 - 0.99) / 1.00
