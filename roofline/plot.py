@@ -181,20 +181,24 @@ def plot_pareto(front: pd.DataFrame, ridge_macs_per_byte: float, ax=None, label:
 
 def plot_validation(df: pd.DataFrame, ax=None, predictors=("roofline", "calibrated", "lut")):
     """Predicted vs measured latency (a ``profilers.validate`` table): one marker per predictor, the
-    diagonal and a +-10% band."""
+    diagonal and a ±10% band; models are named when there are few, else only those the last
+    predictor misses by more than 10%."""
     ax = _axes(ax)
     styles = {"roofline": ("#7f7f7f", "x"), "calibrated": ("#1f77b4", "s"), "lut": ("#d62728", "o")}
     lo = min(df["measured_ms"].min(), *(df[f"{p}_ms"].min() for p in predictors)) * 0.8
     hi = max(df["measured_ms"].max(), *(df[f"{p}_ms"].max() for p in predictors)) * 1.25
     x = np.geomspace(lo, hi, 50)
     ax.plot(x, x, color="0.3", lw=1)
-    ax.fill_between(x, x * 0.9, x * 1.1, color="0.85", label="+-10%")
+    ax.fill_between(x, x * 0.9, x * 1.1, color="0.85", label="±10%")
     for p in predictors:
         color, marker = styles.get(p, ("k", "."))
         err = (df[f"{p}_error"].abs() <= 0.10).mean()
         ax.scatter(df["measured_ms"], df[f"{p}_ms"], c=color, marker=marker, s=28, zorder=3,
-                   label=f"{p} ({err:.0%} within +-10%)")  # fmt: skip
+                   label=f"{p} ({err:.0%} within ±10%)")  # fmt: skip
+    last = predictors[-1]
     for r in df.itertuples():
+        if len(df) > 12 and abs(getattr(r, f"{last}_error")) <= 0.10:
+            continue
         ax.annotate(r.model, (r.measured_ms, getattr(r, f"{predictors[-1]}_ms")), fontsize=6, xytext=(3, -3),
                     textcoords="offset points")  # fmt: skip
     ax.set_xscale("log")
