@@ -35,7 +35,8 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp()) / "zoo_lut.csv"
     print(f"{len(keys)} distinct {args.style} kernels in {len(zoo.list_models(args.models))} zoo networks -> {out}")
     t = time.perf_counter()
-    table = build_lut(list(keys), out, runs=args.runs, warmup=10).table()
+    lut = build_lut(list(keys), out, runs=args.runs, warmup=10)
+    table = lut.table()
     wall = time.perf_counter() - t
     cv = table.cv.to_numpy()
     print(f"LUT build: {wall:.1f} s wall, {wall / max(1, len(table)) * 1e3:.0f} ms per kernel ({len(table)} rows)")
@@ -44,6 +45,7 @@ def main(argv=None) -> int:
         f"spread: per-kernel CV median {p50:.3f} (p10 {p10:.3f}, p90 {p90:.3f}); "
         f"noisy rows ((p90 - p10) / median > 0.25): {table.noisy.mean():.0%}"
     )
+    print(lut.drift.report())
     print(f"kernel latency: median {table.latency_ms.median():.3f} ms, total {table.latency_ms.sum():.1f} ms")
     return 0
 

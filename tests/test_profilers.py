@@ -123,9 +123,7 @@ def test_machine_drift_is_reported_not_averaged():
 
     drift = Drift(get_runner("onnxruntime"))
     assert drift.probe() > 0 and drift.spread == 0.0 and not drift.busy
-    drift.medians_ms[:] = [1.00, 1.01, 0.99, 1.00]
+    drift.medians_ms[:] = [1.00, 1.05, 0.95, 1.00, 1.02, 1.60]  # jitter, and one preempted probe
     assert not drift.busy and "steady" in drift.report()
-    drift.medians_ms.append(1.0 + 2 * DRIFT_THRESHOLD)  # the machine slowed down half-way
-    assert (
-        drift.busy and "busy or throttling" in drift.report() and "spread 11.0%" in drift.report()
-    )  # (1.10 - 0.99) / 1.00
+    drift.medians_ms += [1.0 + 2 * DRIFT_THRESHOLD] * 4  # the machine slowed down for a while
+    assert drift.busy and "busy or throttling" in drift.report()
