@@ -33,8 +33,8 @@ from profilers.ort_layout import reorders
 from roofline.devices import DeviceSpec, validate_spec
 from roofline.errors import RooflineError
 
-__all__ = ["kernel_features", "kernel_seconds", "fit_roofline", "calibrate", "write_spec", "predict_measured",
-           "MIN_ROWS"]  # fmt: skip
+__all__ = ["CalibrationError", "kernel_features", "kernel_seconds", "fit_roofline", "calibrate", "write_spec",
+           "predict_measured", "MIN_ROWS"]  # fmt: skip
 
 #: kinds with fewer kernels than this share the fit of all kernels
 MIN_ROWS = 4
