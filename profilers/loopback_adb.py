@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import os
 import queue
+import re
 import socket
 import struct
 import subprocess
@@ -280,7 +281,7 @@ class LoopbackDevice:
         stall = self.faults.pop("stall", 0.0)
         if stall:
             threading.Event().wait(stall)
-        sandboxed = command.replace("/data/", f"{self.root}/data/").replace("/system/", f"{self.root}/system/")
+        sandboxed = re.sub(r"(?<![\w/.])/(data|system)/", lambda m: f"{self.root}/{m.group(1)}/", command)
         env = {**os.environ, "PATH": f"{self.root}/system/bin:{os.environ.get('PATH', '/usr/bin:/bin')}",
                "ANDROID_ROOT": str(self.root / "system")}  # fmt: skip
         drop = "benchmark_model" in command and self.faults.pop("drop_run", None)
