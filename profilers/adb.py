@@ -77,8 +77,9 @@ class Device:
         except (ConnectionRefusedError, OSError) as exc:
             if self._authorising(exc):
                 raise self._unauthorised() from None
-            raise DeviceError(f"cannot reach device {self.name}: {getattr(exc, 'strerror', None) or exc} "
-                              "(is it on this network, with `adb tcpip 5555` run on it over USB first?)") from None  # fmt: skip
+            reason = getattr(exc, "strerror", None) or exc
+            raise DeviceError(f"cannot reach device {self.name}: {reason} (is it on this network, with "
+                              "`adb tcpip 5555` run on it over USB first?)") from None  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - adb-shell raises its own zoo of exceptions
             if self._authorising(exc) or "timeout" in type(exc).__name__.lower():  # a pending prompt: no reply
                 raise self._unauthorised() from None
@@ -108,9 +109,9 @@ class Device:
         return "auth" in type(exc).__name__.lower() or "auth" in str(exc).lower()
 
     def _unauthorised(self) -> UnauthorizedError:
-        return UnauthorizedError(f"device {self.name} did not authorise this computer within {self.auth_timeout_s:g} s: "
-                                 f"unlock the phone and accept the 'Allow USB debugging?' prompt (key {self.key}.pub), "
-                                 "then retry")  # fmt: skip
+        return UnauthorizedError(f"device {self.name} did not authorise this computer within "
+                                 f"{self.auth_timeout_s:g} s: unlock the phone and accept the 'Allow USB debugging?' "
+                                 f"prompt (key {self.key}.pub), then retry")  # fmt: skip
 
     def close(self) -> None:
         if self._adb is not None:
@@ -137,7 +138,7 @@ class Device:
             self.close()
             kind = "timed out" if "timeout" in type(exc).__name__.lower() or isinstance(exc, TimeoutError) else "failed"
             raise DeviceGoneError(f"device {self.name}: {what} {kind} ({_one_line(exc)}); the device went away or "
-                                  "stopped answering")  # fmt: skip
+                                  "stopped answering") from None  # fmt: skip
 
     # -- calls -----------------------------------------------------------------------------------
 
@@ -145,8 +146,8 @@ class Device:
         """Run a shell command; returns (exit status, stdout + stderr)."""
         timeout = timeout_s or self.timeout_s
         wrapped = f"({command}\n); echo {_STATUS}$?"  # a subshell: `exit` in the command cannot skip the echo
-        out = self._call(f"`{command[:60]}`", lambda: self._adb.shell(wrapped, read_timeout_s=timeout, timeout_s=timeout,
-                                                                        transport_timeout_s=timeout))  # fmt: skip
+        options = {"read_timeout_s": timeout, "timeout_s": timeout, "transport_timeout_s": timeout}
+        out = self._call(f"`{command[:60]}`", lambda: self._adb.shell(wrapped, **options))
         text, marker, status = out.rpartition(_STATUS)
         if not marker or not status.strip().isdigit():
             raise DeviceGoneError(f"device {self.name}: `{command[:60]}` ended without an exit status (cut off)")

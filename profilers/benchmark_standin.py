@@ -98,8 +98,9 @@ def _op_rows(data: bytes, threads: int, xnnpack: bool, runs: int) -> list[tuple[
 
 def _table(title: str, rows) -> str:
     total = sum(r[2] for r in rows) or 1.0
-    lines = [f"============================== {title} ==============================",
-             "\t             [node type]\t  [first]\t [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t[Name]"]  # fmt: skip
+    header = "\t".join(["", "             [node type]", "  [first]", " [avg ms]", "     [%]", "  [cdf%]", "  [mem KB]",
+                        "[times called]", "[Name]"])  # fmt: skip
+    lines = [f"============================== {title} ==============================", header]
     cdf = 0.0
     for kind, first, avg, name in rows:
         cdf += avg / total * 100
