@@ -82,6 +82,8 @@ def stream_bandwidth(runner: OrtRunner, key: str = "Relu(1x64x512x512)_fp32", ru
     return float(roofline.count(model)["bytes"].sum()) / seconds
 
 
+#: runners that time TFLite models (kernels are written as .tflite for them)
+TFLITE_RUNTIMES = ("litert", "benchmark_model")
 #: the kernel timed now and then during a build: its drift is the machine's
 PROBE_KEY = "conv_k3_s1_i32_o32_h28_w28_fp32"
 #: spread of the probe's timings (see Drift.spread) above which the machine is reported busy or
@@ -94,14 +96,14 @@ class Drift:
 
     def __init__(self, runner):
         self.runner, self.medians_ms = runner, []
-        self.litert = runner.conditions()["runtime"] == "litert"
+        self.tflite = runner.conditions()["runtime"] in TFLITE_RUNTIMES
 
     def probe(self, sessions: int = 5) -> float:
         """Time the probe kernel; the mean of ``sessions`` fresh sessions, since a session's buffers
         land on faster or slower addresses (its median is bimodal, about 15% apart, on this VM)."""
         times = []
         for _ in range(sessions):
-            if self.litert:
+            if self.tflite:
                 stats = self.runner.latency(tflite_kernel(PROBE_KEY), min_repeats=20, max_seconds=1.0).stats
             else:
                 stats = kernel_stats(self.runner, kernel_model(PROBE_KEY), runs=20, warmup=5).stats
@@ -138,7 +140,9 @@ def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None
     (``kernel_stats``; options runs, warmup) and ``"model"`` times whole single-layer models
     (``profilers.stats.measure`` options). With the LiteRT runner, kernels are written as TFLite
     (structured keys, fp32 or int8) and timed as whole models. The options are recorded in the
-    metadata with the runtime, its settings, the keys' precision and the machine's fingerprint.
+    metadata with the runtime, its settings, the keys' precision and the machine's fingerprint. The
+    phone runner (``AdbRunner``) works like LiteRT: a dropped connection stops the build with every
+    finished row kept, and the rerun continues.
 
     A probe kernel is timed before, every ``probe_every`` kernels and after the build; ``lut.drift``
     (a ``Drift``, or the one given, to follow a longer campaign) says whether the machine's speed
@@ -148,9 +152,9 @@ def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None
 
     keys = list(dict.fromkeys(keys))
     runner = runner or OrtRunner(threads=1)
-    litert = runner.conditions()["runtime"] == "litert"
-    timing = timing or ("model" if litert else "kernel")
-    check_choice(timing, ("model",) if litert else ("kernel", "model"), "timing")
+    tflite = runner.conditions()["runtime"] in TFLITE_RUNTIMES
+    timing = timing or ("model" if tflite else "kernel")
+    check_choice(timing, ("model",) if tflite else ("kernel", "model"), "timing")
     precisions = sorted({k.rsplit("_", 1)[-1] for k in keys}) or ["fp32"]
     if len(precisions) > 1:
         raise InvalidParameterError(f"one LUT holds one precision; these keys have {precisions}")
@@ -166,7 +170,7 @@ def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"measuring {len(todo)} kernels", total=len(todo))
         for i, key in enumerate(todo, start=1):
-            model = tflite_kernel(key) if litert else kernel_model(key)
+            model = tflite_kernel(key) if tflite else kernel_model(key)
             nodes, reorder_in, reorder_out = 0, 0.0, 0.0
             if timing == "kernel":
                 stats, nodes, reorder_in, reorder_out = kernel_stats(runner, model, **measure_options)

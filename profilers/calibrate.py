@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from profilers.kernels import kernel_model, layer_keys
+from profilers.kernels import is_generic, kernel_model, layer_keys
 from profilers.lut import Lut
 from profilers.ort_layout import reorders
+from profilers.tflite_writer import tflite_kernel
 from roofline.devices import DeviceSpec, validate_spec
 from roofline.errors import RooflineError
 
@@ -54,17 +55,14 @@ def kernel_features(keys) -> pd.DataFrame:
 
     rows = []
     for key in keys:
-        model = kernel_model(key)
+        quantised = not is_generic(key) and not key.endswith("_fp32")  # phone kernels: count the TFLite model
+        model = tflite_kernel(key) if quantised else kernel_model(key)
         table = roofline.count(model, fuse="runtime", on_unknown="report")
         main = table["macs"].fillna(0).idxmax() if table["macs"].fillna(0).any() else 0
-        graph = model.graph
-        numel = {v.name: math.prod(d.dim_value for d in v.type.tensor_type.shape.dim)
-                 for v in (*graph.input, *graph.output)}  # fmt: skip
         rows.append({
             "key": key, "kind": table["kind"].iloc[main], "macs": float(table["macs"].fillna(0).sum()),
-            "bytes": float(table["bytes"].sum()),
-            "in_bytes": float(numel[graph.input[0].name] * _BYTES) if graph.input else 0.0,
-            "out_bytes": float(numel[graph.output[0].name] * _BYTES),
+            "bytes": float(table["bytes"].sum()), "in_bytes": float(table["input_bytes"].iloc[0]),
+            "out_bytes": float(table["output_bytes"].iloc[-1]),
         })  # fmt: skip
     return pd.DataFrame(rows)
 

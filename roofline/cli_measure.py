@@ -40,6 +40,10 @@ def _host_spec(args):
 
 
 def cmd_profile(args) -> int:
+    if args.adb or args.usb:
+        return cmd_profile_device(args)
+    if args.targets != ["host"]:
+        raise InvalidParameterError("profile: give `host`, or a phone with --adb HOST:PORT / --usb SERIAL and models")
     from profilers.calibrate import write_spec
     from profilers.host import profile_host
 
@@ -62,9 +66,45 @@ def cmd_profile(args) -> int:
     return 0
 
 
+def _kernel_keys(args, models: dict, style: str) -> dict[str, str]:
+    from profilers.kernels import kernels_of, sample_kernels
+
+    keys: dict[str, str] = {k: "sample" for k in sample_kernels(args.sample, precision=args.precision)}
+    for model in models.values():
+        keys.update(kernels_of(model, precision=args.precision, style=style))
+    return keys
+
+
+def cmd_profile_device(args) -> int:
+    """A phone's LUT: the structured kernels of models, the zoo or a sample, as TFLite, on the device."""
+    from profilers.adb_runner import AdbRunner
+    from profilers.build import build_lut
+    from roofline import zoo
+
+    names = [] if args.targets == ["host"] else args.targets  # "host" is only the default target
+    models = _models(names or (zoo.list_models() if args.zoo else []))
+    if not models and not args.sample:
+        raise InvalidParameterError("profile --adb/--usb needs MODEL..., --zoo or --sample N")
+    runner = AdbRunner(address=args.adb, serial=args.usb, benchmark_model=args.benchmark_model, threads=args.threads,
+                       affinity=args.affinity, delegate=args.delegate)  # fmt: skip
+    console = _console()
+    try:
+        fp = runner.fingerprint()
+        console.print(f"device {runner.device.name}: {fp['device_model']} ({fp['soc']}), Android {fp['android']}, "
+                      f"{fp['cpu_count']} cores {fp['cpu_max_freqs_mhz']} MHz, governor {fp['governor']}")  # fmt: skip
+        keys = _kernel_keys(args, models, "structured")
+        lut_path = args.lut or f"{DEFAULT_OUT}/{fp['serial']}_{args.precision}_lut.csv"
+        lut = build_lut(keys, lut_path, runner=runner, min_repeats=args.runs, warmup=args.warmup, max_seconds=1.0)
+    finally:
+        runner.close()
+    table = lut.table()
+    console.print(f"{len(table)} kernels in {lut_path} ({len(keys)} asked for); {lut.drift.report()}")
+    console.print(f"next: roofline calibrate {lut_path}")
+    return 0
+
+
 def cmd_lut(args) -> int:
     from profilers.build import build_lut
-    from profilers.kernels import kernels_of, sample_kernels
     from roofline import zoo
 
     if args.precision == "int8" and args.runtime != "litert":
@@ -72,10 +112,7 @@ def cmd_lut(args) -> int:
     models = _models(args.models or (zoo.list_models() if args.zoo else []))
     if not models and not args.sample:
         raise InvalidParameterError("lut build needs MODEL..., --zoo or --sample N")
-    style = "structured" if args.runtime == "litert" else args.style
-    keys: dict[str, str] = {k: "sample" for k in sample_kernels(args.sample, precision=args.precision)}
-    for model in models.values():
-        keys.update(kernels_of(model, precision=args.precision, style=style))
+    keys = _kernel_keys(args, models, "structured" if args.runtime == "litert" else args.style)
     options = {"runs": args.runs, "warmup": args.warmup}
     if args.runtime == "litert":  # whole single-layer TFLite models
         options = {"min_repeats": args.runs, "warmup": args.warmup, "max_seconds": 2.0}
@@ -157,9 +194,20 @@ def add_commands(sub) -> None:
         sp.add_argument("--runs", type=int, default=30, help="timed runs per kernel (default 30)")
         sp.add_argument("--warmup", type=int, default=10, help="warm-up runs per kernel (default 10)")
 
-    p = sub.add_parser("profile", help="measure this machine's roofline with micro-benchmarks (writes a spec)")
-    p.add_argument("target", choices=("host",), help="what to profile (host: this machine's CPU)")
-    p.add_argument("-o", "--output", default=f"{DEFAULT_OUT}/host.yaml", help="the spec's path")
+    p = sub.add_parser("profile", help="host: this machine's roofline (a spec); --adb/--usb: a phone's kernel LUT")
+    p.add_argument("targets", nargs="*", default=["host"], help="`host`, or with --adb/--usb: models")
+    p.add_argument("-o", "--output", default=f"{DEFAULT_OUT}/host.yaml", help="host: the spec's path")
+    p.add_argument("--adb", metavar="HOST:PORT", help="a phone on the network (run `adb tcpip 5555` on it first)")
+    p.add_argument("--usb", metavar="SERIAL", help="a phone on USB (needs adb-shell[usb]; no adb server running)")
+    p.add_argument("--benchmark-model", metavar="PATH", help="TFLite's benchmark_model for the phone (remembered)")
+    p.add_argument("--affinity", metavar="MASK", help="taskset CPU mask on the phone, e.g. f0 for the big cores")
+    p.add_argument("--delegate", choices=("xnnpack", "none", "gpu", "nnapi", "hexagon"), default="xnnpack")
+    p.add_argument("--zoo", action="store_true", help="every zoo network's kernels")
+    p.add_argument("--sample", type=int, default=0, help="N random conv/FC configurations")
+    p.add_argument("--precision", choices=("fp32", "int8"), default="int8", help="phone kernels (default int8)")
+    p.add_argument("--lut", help=f"the phone's LUT (default {DEFAULT_OUT}/<serial>_<precision>_lut.csv)")
+    p.add_argument("--runs", type=int, default=50, help="benchmark_model --num_runs per kernel (default 50)")
+    p.add_argument("--warmup", type=int, default=5, help="benchmark_model --warmup_runs (default 5)")
     runner_args(p)
     p.set_defaults(func=cmd_profile)
 

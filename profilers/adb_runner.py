@@ -1,0 +1,157 @@
+"""The phone runner: TFLite models timed by ``benchmark_model`` on an Android device over adb.
+
+The user provides the ``benchmark_model`` binary once per device (it is not a pip package; see the
+README, "Profile a phone"); its path is remembered in ``~/.config/roofline/devices.json`` under the
+device's serial number. Each model is pushed under a content hash, run with the chosen threads, core
+affinity (``taskset``), delegate and op profiling, parsed, and removed. A connection that drops is
+retried once (reconnect, push again, run again); a second failure is a one-line ``DeviceGoneError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from profilers import register_runner
+from profilers.adb import Device, DeviceError, DeviceGoneError, fingerprint
+from profilers.benchmark_output import parse_op_profile, parse_summary
+from profilers.onnxruntime_runner import Measurement
+from profilers.stats import Stats
+
+__all__ = ["AdbRunner", "DELEGATES", "remembered_binary"]
+
+#: delegate name -> benchmark_model flags
+DELEGATES = {
+    "xnnpack": ["--use_xnnpack=true"],
+    "none": ["--use_xnnpack=false"],
+    "gpu": ["--use_gpu=true"],
+    "nnapi": ["--use_nnapi=true"],
+    "hexagon": ["--use_hexagon=true"],
+}
+_WHERE_TO_GET = ("download android_aarch64_benchmark_model from TensorFlow Lite's nightly tools (see the README, "
+                 "'Profile a phone') and pass --benchmark-model PATH once")  # fmt: skip
+
+
+def _config() -> Path:
+    return Path(os.environ.get("ROOFLINE_CONFIG", Path.home() / ".config" / "roofline")).expanduser() / "devices.json"
+
+
+def remembered_binary(serial: str, path=None) -> Path:
+    """The local ``benchmark_model`` for a device: ``path`` (then remembered), else the remembered one."""
+    config = _config()
+    known = json.loads(config.read_text()) if config.is_file() else {}
+    if path is not None:
+        path = Path(path).expanduser().resolve()
+        if not path.is_file():
+            raise DeviceError(f"benchmark_model binary {str(path)!r} does not exist; {_WHERE_TO_GET}")
+        known[serial] = str(path)
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
+        return path
+    if serial not in known or not Path(known[serial]).is_file():
+        raise DeviceError(f"no benchmark_model binary known for device {serial}: {_WHERE_TO_GET}")
+    return Path(known[serial])
+
+
+@register_runner("adb")
+class AdbRunner:
+    """Runs TFLite models with ``benchmark_model`` on an Android device.
+
+    Args:
+        address / serial: the device (TCP "host:port" after ``adb tcpip 5555``, or a USB serial).
+        benchmark_model: local path of the binary (remembered per device; needed the first time).
+        threads: ``--num_threads``. affinity: a ``taskset`` CPU mask such as "f0" (big cores).
+        delegate: one of ``DELEGATES``. workdir: where files go on the device.
+    """
+
+    def __init__(self, address: str | None = None, serial: str | None = None, benchmark_model=None,
+                 threads: int = 1, affinity: str | None = None, delegate: str = "xnnpack", key=None,
+                 workdir: str = "/data/local/tmp/roofline", timeout_s: float = 120.0, retries: int = 1):  # fmt: skip
+        from roofline.errors import check_choice
+
+        check_choice(delegate, DELEGATES, "delegate")
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        if affinity is not None and not all(c in "0123456789abcdefABCDEF" for c in affinity.removeprefix("0x")):
+            raise ValueError(f"affinity must be a hexadecimal CPU mask such as f0, got {affinity!r}")
+        self.device = Device(address, serial, key=key, timeout_s=timeout_s)
+        self.threads, self.affinity, self.delegate = threads, affinity, delegate
+        self.workdir, self.retries = workdir.rstrip("/"), retries
+        self._binary_arg, self._fingerprint, self._binary_ready = benchmark_model, None, False
+
+    # -- device state ----------------------------------------------------------------------------
+
+    def fingerprint(self) -> dict:
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint(self.device)
+        return self._fingerprint
+
+    def conditions(self) -> dict:
+        fp = self.fingerprint()
+        return {"runtime": "benchmark_model", "device": self.device.name, "threads": self.threads,
+                "affinity": self.affinity, "delegate": self.delegate,
+                **{k: v for k, v in fp.items() if k != "thermal_max_c"}}  # fmt: skip
+
+    def _prepare(self) -> str:
+        binary = f"{self.workdir}/benchmark_model"
+        if not self._binary_ready:
+            local = remembered_binary(self.fingerprint()["serial"], self._binary_arg)
+            self.device.shell(f"mkdir -p {self.workdir}")
+            if self.device.size(binary) != local.stat().st_size:
+                self.device.push(local, binary)
+            self.device.shell(f"chmod 755 {binary}")
+            self._binary_ready = True
+        return binary
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def _command(self, binary: str, graph: str, profiling: bool, runs: int, warmup: int, min_secs: float) -> str:
+        flags = [f"--graph={graph}", f"--num_threads={self.threads}", f"--num_runs={runs}",
+                 f"--warmup_runs={warmup}", f"--min_secs={min_secs:g}", *DELEGATES[self.delegate]]  # fmt: skip
+        if profiling:
+            flags.append("--enable_op_profiling=true")
+        prefix = f"taskset {self.affinity} " if self.affinity else ""
+        return prefix + " ".join([binary, *flags])
+
+    def run(self, model, profiling: bool = False, runs: int = 50, warmup: int = 5, min_secs: float = 1.0) -> str:
+        """Push ``model`` (.tflite path or bytes), run ``benchmark_model`` on it, clean up; its stdout."""
+        data = Path(model).read_bytes() if isinstance(model, (str, os.PathLike)) else bytes(model)
+        graph = f"{self.workdir}/{hashlib.sha1(data).hexdigest()[:16]}.tflite"
+        for attempt in range(self.retries + 1):
+            try:
+                binary = self._prepare()
+                with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
+                    f.write(data)
+                    f.flush()
+                    self.device.push(f.name, graph)
+                status, out = self.device.run(self._command(binary, graph, profiling, runs, warmup, min_secs))
+                self.device.run(f"rm -f {graph}")
+                break
+            except DeviceGoneError:
+                self._binary_ready = False
+                if attempt == self.retries:
+                    raise
+        if status != 0:
+            last = next((ln for ln in reversed(out.strip().splitlines()) if ln.strip()), "(no output)")
+            raise DeviceError(f"benchmark_model failed on {self.device.name} (status {status}): {last[:200]}")
+        return out
+
+    def latency(self, model, min_repeats: int = 50, warmup: int = 5, max_seconds: float = 1.0, **_) -> Measurement:
+        """Whole-model latency from ``benchmark_model``'s summary (avg as the centre, min and max as the spread)."""
+        out = self.run(model, runs=min_repeats, warmup=warmup, min_secs=max_seconds)
+        s = parse_summary(out)
+        avg, lo, hi = s["avg_us"] / 1e3, s["min_us"] / 1e3, s["max_us"] / 1e3
+        cv = s["std_us"] / s["avg_us"] if s["avg_us"] else 0.0
+        stats = Stats(avg, lo, hi, avg, cv, int(s["count"]), warmup, True, (hi - lo) > 0.25 * avg and cv > 0.1)
+        return Measurement(stats, {**self.conditions(), "thermal_max_c": self.fingerprint().get("thermal_max_c")})
+
+    def profile(self, model, runs: int = 50):
+        """(summary dict, per-op table) of one model with op profiling on."""
+        out = self.run(model, profiling=True, runs=runs)
+        return parse_summary(out), parse_op_profile(out)
+
+    def close(self) -> None:
+        self.device.close()
