@@ -102,9 +102,9 @@ class Drift:
         """Time the probe kernel; the mean of ``sessions`` fresh sessions, since a session's buffers
         land on faster or slower addresses (its median is bimodal, about 15% apart, on this VM)."""
         times = []
-        for _ in range(sessions):
+        for _ in range(2 if self.tflite else sessions):  # TFLite runners: a whole model run each, costlier
             if self.tflite:
-                stats = self.runner.latency(tflite_kernel(PROBE_KEY), min_repeats=20, max_seconds=1.0).stats
+                stats = self.runner.latency(tflite_kernel(PROBE_KEY), min_repeats=20, max_seconds=0.2).stats
             else:
                 stats = kernel_stats(self.runner, kernel_model(PROBE_KEY), runs=20, warmup=5).stats
             times.append(stats.median_ms)

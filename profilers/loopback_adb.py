@@ -123,9 +123,9 @@ class LoopbackDevice:
         self._server.close()
 
     def inject(self, fault: str, value: float = 1.0) -> None:
-        """Arm a one-shot fault: "drop_push" (after ``value`` bytes pushed), "drop_run" (while a
-        shell command containing ``benchmark_model`` runs), "stall" (the next shell reply waits
-        ``value`` seconds), "malformed" (the next OPEN gets a packet with a bad magic)."""
+        """Arm a one-shot fault: "drop_push" (after ``value`` bytes pushed), "drop_run" (during the
+        ``value``-th ``benchmark_model --graph=...`` run from now), "stall" (the next shell
+        reply waits ``value`` seconds), "malformed" (the next OPEN gets a packet with a bad magic)."""
         if fault not in ("drop_push", "drop_run", "stall", "malformed"):
             raise ValueError(f"unknown fault {fault!r}")
         self.faults[fault] = value
@@ -284,7 +284,10 @@ class LoopbackDevice:
         sandboxed = re.sub(r"(?<![\w/.])/(data|system)/", lambda m: f"{self.root}/{m.group(1)}/", command)
         env = {**os.environ, "PATH": f"{self.root}/system/bin:{os.environ.get('PATH', '/usr/bin:/bin')}",
                "ANDROID_ROOT": str(self.root / "system")}  # fmt: skip
-        drop = "benchmark_model" in command and self.faults.pop("drop_run", None)
+        drop = False
+        if "--graph=" in command and "drop_run" in self.faults:  # a benchmark_model run
+            self.faults["drop_run"] -= 1
+            drop = self.faults["drop_run"] <= 0 and self.faults.pop("drop_run") is not None
         try:
             proc = subprocess.Popen(["/bin/sh", "-c", sandboxed or "true"], cwd=self.root, env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
