@@ -109,8 +109,9 @@ class AdbRunner:
     # -- running ---------------------------------------------------------------------------------
 
     def _command(self, binary: str, graph: str, profiling: bool, runs: int, warmup: int, min_secs: float) -> str:
-        flags = [f"--graph={graph}", f"--num_threads={self.threads}", f"--num_runs={runs}",
-                 f"--warmup_runs={warmup}", f"--min_secs={min_secs:g}", *DELEGATES[self.delegate]]  # fmt: skip
+        flags = [f"--graph={graph}", f"--num_threads={self.threads}", f"--num_runs={runs}", f"--warmup_runs={warmup}",
+                 f"--warmup_min_secs={min(0.5, min_secs):g}", f"--min_secs={min_secs:g}",
+                 *DELEGATES[self.delegate]]  # fmt: skip
         if profiling:
             flags.append("--enable_op_profiling=true")
         prefix = f"taskset {self.affinity} " if self.affinity else ""

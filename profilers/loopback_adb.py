@@ -216,8 +216,8 @@ class LoopbackDevice:
                 elif cmd == OPEN:
                     service = data.rstrip(b"\0").decode("utf-8", "replace")
                     self.log.append(service)
-                    if self.faults.pop("malformed", None):
-                        send(OKAY, 0, arg0, magic=0)
+                    if self.faults.pop("malformed", None):  # an unknown command with a wrong magic
+                        send(0x5A5A5A5A, 0, arg0, b"\xff" * 8, magic=0)
                         continue
                     stream = _Stream(state["next"], arg0)
                     state["next"] += 1
@@ -352,7 +352,7 @@ class LoopbackDevice:
                     msg = f"unknown sync request {ident!r}".encode()
                     reply(struct.pack("<4sI", b"FAIL", len(msg)) + msg)
                     break
-        except (ConnectionError, OSError, queue.Empty, struct.error):
+        except (ConnectionError, OSError, queue.Empty, struct.error, _Dropped):
             return
         self._close(stream, send)
 

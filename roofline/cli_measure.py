@@ -94,7 +94,8 @@ def cmd_profile_device(args) -> int:
                       f"{fp['cpu_count']} cores {fp['cpu_max_freqs_mhz']} MHz, governor {fp['governor']}")  # fmt: skip
         keys = _kernel_keys(args, models, "structured")
         lut_path = args.lut or f"{DEFAULT_OUT}/{fp['serial']}_{args.precision}_lut.csv"
-        lut = build_lut(keys, lut_path, runner=runner, min_repeats=args.runs, warmup=args.warmup, max_seconds=1.0)
+        lut = build_lut(keys, lut_path, runner=runner, min_repeats=args.runs, warmup=args.warmup,
+                        max_seconds=args.seconds)  # fmt: skip
     finally:
         runner.close()
     table = lut.table()
@@ -208,6 +209,7 @@ def add_commands(sub) -> None:
     p.add_argument("--lut", help=f"the phone's LUT (default {DEFAULT_OUT}/<serial>_<precision>_lut.csv)")
     p.add_argument("--runs", type=int, default=50, help="benchmark_model --num_runs per kernel (default 50)")
     p.add_argument("--warmup", type=int, default=5, help="benchmark_model --warmup_runs (default 5)")
+    p.add_argument("--seconds", type=float, default=1.0, help="benchmark_model --min_secs per kernel (default 1)")
     runner_args(p)
     p.set_defaults(func=cmd_profile)
 

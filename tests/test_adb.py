@@ -26,6 +26,7 @@ FAST = {"min_repeats": 5, "warmup": 1, "max_seconds": 0.05}
 @pytest.fixture(autouse=True)
 def home(tmp_path, monkeypatch):
     """A fresh user: no adb key yet, no remembered binaries."""
+    (tmp_path / "home").mkdir()
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ROOFLINE_ADB_KEY", str(tmp_path / "home" / "roofline_adbkey"))
     monkeypatch.setenv("ROOFLINE_CONFIG", str(tmp_path / "home" / "config"))
@@ -62,7 +63,7 @@ def test_shell_status_push_pull_and_fingerprint(phone, tmp_path, home):
 def test_the_users_adb_key_is_reused(phone, home):
     from adb_shell.auth.keygen import keygen
 
-    (home / ".android").mkdir(parents=True)
+    (home / ".android").mkdir()
     keygen(str(home / ".android" / "adbkey"))
     with Device(phone.address) as device:
         assert device.key == home / ".android" / "adbkey" and device.shell("echo ok").strip() == "ok"
@@ -117,7 +118,7 @@ def test_a_stalled_reply_times_out_and_the_next_call_reconnects(phone):
 def test_a_malformed_packet_is_a_clear_error(phone):
     with Device(phone.address, timeout_s=3) as device:
         phone.inject("malformed")
-        with pytest.raises(DeviceGoneError, match=r"device 127.0.0.1:\d+: `echo x` failed"):
+        with pytest.raises(DeviceGoneError, match=r"device 127.0.0.1:\d+: `echo x` (failed|timed out) \(\w+"):
             device.shell("echo x")
 
 
@@ -140,7 +141,7 @@ def test_op_profiling_maps_onto_the_layer_table(phone, binary):
     layers, unmapped = map_ops_to_layers(ops, roofline.count(data))
     assert summary["avg_us"] > 0 and len(ops) == 7 and unmapped.empty
     assert layers["measured_ms"].notna().all()
-    assert any(s.startswith("shell:taskset 1 ") for s in phone.log)
+    assert any("taskset 1 /data/local/tmp/roofline/benchmark_model --graph=" in s for s in phone.log)
     with pytest.raises(DeviceError, match=r"benchmark_model failed .*status 1\): ERROR: Benchmarking failed"):
         AdbRunner(phone.address, delegate="gpu").latency(data, **FAST)
 
@@ -148,7 +149,7 @@ def test_op_profiling_maps_onto_the_layer_table(phone, binary):
 def test_profile_a_phone_then_calibrate_it(phone, binary, tmp_path, capsys):
     lut = tmp_path / "phone.csv"
     argv = ["profile", "--adb", phone.address, "--benchmark-model", str(binary), "--sample", "6", "--runs", "5",
-            "--warmup", "1", "--lut", str(lut)]  # fmt: skip
+            "--warmup", "1", "--seconds", "0.05", "--lut", str(lut)]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "roofline Loopback Phone" in out and "6 kernels" in out
@@ -163,7 +164,7 @@ def test_profile_a_phone_then_calibrate_it(phone, binary, tmp_path, capsys):
 
 def test_a_drop_mid_push_is_retried_and_the_lut_stays_whole(phone, binary, tmp_path):
     keys = sample_kernels(4, seed=3, precision="int8", kinds=("pwconv",))
-    runner = AdbRunner(phone.address, benchmark_model=binary)
+    runner = AdbRunner(phone.address, benchmark_model=binary, timeout_s=5)  # a dead link is noticed in 5 s
     runner.latency(example_network("int8"), **FAST)  # binary pushed, connection up
     phone.inject("drop_push", 1000)
     lut = build_lut(keys, tmp_path / "l.csv", runner=runner, progress=False, probe_every=1000, **FAST)
@@ -174,7 +175,7 @@ def test_a_drop_mid_push_is_retried_and_the_lut_stays_whole(phone, binary, tmp_p
 def test_a_drop_mid_run_stops_the_build_without_losing_a_row(phone, binary, tmp_path):
     keys = sample_kernels(5, seed=4, precision="int8", kinds=("pwconv", "dwconv"))
     path = tmp_path / "l.csv"
-    runner = AdbRunner(phone.address, benchmark_model=binary, retries=0)
+    runner = AdbRunner(phone.address, benchmark_model=binary, retries=0, timeout_s=5)
     build_lut(keys[:2], path, runner=runner, progress=False, **FAST)
     phone.inject("drop_run", 4)  # two probe runs, one kernel, then the phone goes away on the next
     with pytest.raises(DeviceGoneError, match="went away"):
