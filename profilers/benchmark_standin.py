@@ -111,11 +111,21 @@ def _table(title: str, rows) -> str:
 
 def _csv(rows) -> str:
     total = sum(r[2] for r in rows) or 1.0
-    lines = ["node type,first,avg_ms,%,cdf%,mem KB,times called,name"]
+    lines = ["node type, first, avg_ms, %, cdf%, mem KB, times called, name"]  # as the real tool writes it
     cdf = 0.0
     for kind, first, avg, name in rows:
         cdf += avg / total * 100
-        lines.append(f'{kind},{first:.3f},{avg:.3f},{avg / total * 100:.3f}%,{cdf:.3f}%,0.000,1,"{name}"')
+        fields = [
+            kind,
+            f"{first:g}",
+            f"{avg:g}",
+            f"{avg / total * 100:g}%",
+            f"{cdf:g}%",
+            "0",
+            "1",
+            name.replace(",", "\t"),
+        ]
+        lines.append(", ".join(fields))
     return "\n".join(lines) + "\n"
 
 
