@@ -170,6 +170,12 @@ def test_a_drop_mid_push_is_retried_and_the_lut_stays_whole(phone, binary, tmp_p
     lut = build_lut(keys, tmp_path / "l.csv", runner=runner, progress=False, probe_every=1000, **FAST)
     assert sorted(lut.table().key) == sorted(keys)
     assert not list(phone.path("/data/local/tmp/roofline").glob("*.partial"))
+    extra = sample_kernels(8, seed=3, precision="int8", kinds=("pwconv",))  # starts with the same 4 keys
+    for fault, value, upto in (("malformed", 1, 6), ("stall", 6, 8)):  # a garbled reply, a silent phone
+        phone.inject(fault, value)
+        build_lut(extra[:upto], tmp_path / "l.csv", runner=runner, progress=False, probe_every=1000, **FAST)
+    table = open_lut(tmp_path / "l.csv").table()
+    assert sorted(table.key) == sorted(extra) and (table.latency_ms > 0).all()
 
 
 def test_a_drop_mid_run_stops_the_build_without_losing_a_row(phone, binary, tmp_path):
