@@ -1,0 +1,47 @@
+"""Search spaces: every candidate is a valid spec that builds as ONNX and counts as its formulas say."""
+
+from __future__ import annotations
+
+import pytest
+
+import roofline
+from roofline.blocks import decode, network_cost
+from roofline.builder import build_network
+from roofline.errors import InvalidParameterError
+from roofline.space import ScalingSpace, Stage, UibSpace
+
+
+def test_uib_candidates_build_and_count_as_their_formulas():
+    space = UibSpace()
+    per_stage = [2 * 3 * 3 * 3 * 3, 3 * 3 * 3 * 3 * 3, 4 * 3 * 3 * 3 * 3 * 2]  # depth, width, e, a, k (, mqa)
+    assert space.size == per_stage[0] * per_stage[1] * per_stage[2] * 3  # x 3 resolutions
+    for cand in space.sample(4, seed=1):
+        model = build_network(cand.spec, cand.resolution)
+        counted = roofline.totals(roofline.count(model))
+        macs, params = network_cost(decode(cand.spec), cand.resolution)
+        assert counted["macs"] == macs and counted["params"] == params
+    assert [c.spec for c in space.sample(3, seed=7)] == [c.spec for c in space.sample(3, seed=7)]  # repeatable
+
+
+def test_mqa_and_strided_stage_openers():
+    stage = Stage(depths=(2,), widths=(64,), expansions=(4.0,), start_kernels=(0,), middle_kernels=(0,), mqa=(True,))
+    space = UibSpace(stages=(stage,), resolutions=(96,))
+    (only,) = space.enumerate()
+    blocks = decode(only.spec)
+    assert [b.type for b in blocks] == ["conv", "fused", "uib", "uib", "mqa", "head"]
+    assert (blocks[2].k, blocks[2].s) == (3, 2)  # an FFN cannot stride: the opener gets a 3x3 depthwise
+
+
+def test_genes_are_checked():
+    with pytest.raises(InvalidParameterError, match="do not fit this space"):
+        UibSpace().candidate((0,) * 3)
+
+
+def test_scaling_space_scales_width_depth_resolution():
+    space = ScalingSpace("mobilenet_v2", widths=(0.5, 1.0), depths=(1.0, 2.0), resolutions=(128, 224))
+    cands = {c.genes: c for c in space.enumerate()}
+    assert len(cands) == 8
+    base = cands[(1, 0, 1)]
+    assert network_cost(decode(base.spec), 224)[0] == pytest.approx(300.8e6, rel=0.01)  # MobileNetV2 1.0
+    macs = {g: network_cost(decode(c.spec), c.resolution)[0] for g, c in cands.items()}
+    assert macs[(0, 0, 1)] < macs[(1, 0, 1)] < macs[(1, 1, 1)] and macs[(1, 0, 0)] < macs[(1, 0, 1)]
