@@ -45,3 +45,17 @@ def test_scaling_space_scales_width_depth_resolution():
     assert network_cost(decode(base.spec), 224)[0] == pytest.approx(300.8e6, rel=0.01)  # MobileNetV2 1.0
     macs = {g: network_cost(decode(c.spec), c.resolution)[0] for g, c in cands.items()}
     assert macs[(0, 0, 1)] < macs[(1, 0, 1)] < macs[(1, 1, 1)] and macs[(1, 0, 0)] < macs[(1, 0, 1)]
+
+
+def test_fast_evaluation_equals_predicting_the_built_network():
+    from roofline.fasteval import Evaluator
+
+    devices = ["pixel6_cpu", "pixel4_dsp", "jetson_orin_nano"]
+    ev = Evaluator(devices, precision="int8")
+    cands = UibSpace().sample(3, seed=2) + ScalingSpace("mobilenet_v3_large").sample(2, seed=2)
+    fast = ev.latency(cands)
+    assert ev.columns == devices and list(ev.relative) == [True, True, False]
+    for row, cand in zip(fast, cands):
+        pred = roofline.predict(build_network(cand.spec, cand.resolution), devices, precision="int8").totals
+        slow = [pred.latency_mac_equiv.iloc[0], pred.latency_mac_equiv.iloc[1], pred.latency_ms.iloc[2]]
+        assert row == pytest.approx(slow, rel=1e-9)
