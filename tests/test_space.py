@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import roofline
@@ -59,3 +60,32 @@ def test_fast_evaluation_equals_predicting_the_built_network():
         pred = roofline.predict(build_network(cand.spec, cand.resolution), devices, precision="int8").totals
         slow = [pred.latency_mac_equiv.iloc[0], pred.latency_mac_equiv.iloc[1], pred.latency_ms.iloc[2]]
         assert row == pytest.approx(slow, rel=1e-9)
+
+
+def test_mnasnet_reward_soft_and_hard_by_hand():
+    from roofline.objectives import HARD, mnasnet_reward, multi_device_reward
+
+    assert mnasnet_reward(0.75, 75.0, 75.0) == pytest.approx(0.75)
+    assert mnasnet_reward(0.75, 150.0, 75.0) == pytest.approx(0.75 * 2**-0.07)  # soft: 2x slower costs ~5%
+    assert mnasnet_reward(0.75, 37.5, 75.0) == pytest.approx(0.75 * 0.5**-0.07)
+    assert mnasnet_reward(0.75, 37.5, 75.0, *HARD) == pytest.approx(0.75)  # hard: no bonus under T
+    assert mnasnet_reward(0.75, 150.0, 75.0, *HARD) == pytest.approx(0.375)  # ... and 1/x over it
+    lat = np.array([[50.0, 200.0], [100.0, 100.0]])
+    worst = multi_device_reward([0.7, 0.7], lat, [100.0, 100.0], "worst", *HARD)
+    assert worst == pytest.approx([0.35, 0.7])
+    with pytest.raises(InvalidParameterError):
+        mnasnet_reward(0.7, 0.0, 75.0)
+
+
+def test_the_accuracy_proxy_is_monotone_in_size_and_near_the_zoo():
+    from roofline.blocks import encode, widen
+    from roofline.objectives import proxy_accuracy
+
+    def spec(m):
+        return encode(widen(decode(m.spec), m.width))
+
+    zoo = [roofline.zoo.get(n) for n in roofline.zoo.list_models()]
+    small = proxy_accuracy(spec(roofline.zoo.get("mobilenet_v2_050")), 224)
+    assert small < proxy_accuracy(spec(roofline.zoo.get("mobilenet_v2")), 224)
+    errors = [abs(proxy_accuracy(spec(m), m.resolution) - m.top1) for m in zoo if m.top1]
+    assert len(errors) >= 8 and np.median(errors) < 3.0  # a size proxy: points, not fractions of a point

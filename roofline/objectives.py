@@ -1,0 +1,67 @@
+"""Search objectives: the MnasNet reward, multi-device rewards, and an accuracy proxy.
+
+MnasNet (Tan et al., CVPR 2019, Eqs. 2-3): reward = ACC(m) x (LAT(m) / T)^w with w = alpha when
+LAT(m) <= T, else beta; soft constraint alpha = beta = -0.07, hard constraint alpha = 0, beta = -1.
+Over several devices (each with its own target), ``"worst"`` takes the smallest reward and ``"geomean"``
+the geometric mean.
+
+Accuracy comes from the user (their own training or evaluation). The built-in default,
+``proxy_accuracy``, is a PROXY: a least-squares fit of ImageNet top-1 against log MACs and log
+parameters on the zoo networks whose top-1 the MobileNetV4 paper publishes (Table 6, stored in
+``zoo_models.yaml`` with its source). It knows nothing of architecture quality beyond size; every
+result that used it says ``accuracy_source = "proxy"``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from roofline import zoo
+from roofline.blocks import decode, network_cost, widen
+from roofline.errors import InvalidParameterError, check_choice
+
+__all__ = ["mnasnet_reward", "multi_device_reward", "proxy_accuracy", "PROXY_SOURCE", "SOFT", "HARD"]
+
+SOFT = (-0.07, -0.07)  # (alpha, beta)
+HARD = (0.0, -1.0)
+PROXY_SOURCE = "proxy: top-1 ~ log MACs + log params, fitted to the zoo's MobileNetV4-paper Table 6 values"
+
+
+def mnasnet_reward(accuracy, latency, target, alpha: float = SOFT[0], beta: float = SOFT[1]) -> np.ndarray:
+    """ACC x (LAT / T)^w, w = alpha at or under the target T, beta over it (arrays broadcast)."""
+    accuracy, latency, target = (np.asarray(a, dtype=float) for a in (accuracy, latency, target))
+    if np.any(latency <= 0) or np.any(target <= 0):
+        raise InvalidParameterError("latencies and targets must be > 0")
+    ratio = latency / target
+    return accuracy * ratio ** np.where(ratio <= 1.0, alpha, beta)
+
+
+def multi_device_reward(accuracy, latency, targets, combine: str = "worst", alpha: float = SOFT[0],
+                        beta: float = SOFT[1]) -> np.ndarray:  # fmt: skip
+    """Reward over devices: ``latency`` is (candidates x devices), ``targets`` one per device;
+    ``combine`` = "worst" (min over devices) or "geomean"."""
+    check_choice(combine, ("worst", "geomean"), "combine")
+    r = mnasnet_reward(np.asarray(accuracy, float)[:, None], latency, np.asarray(targets, float)[None, :], alpha, beta)
+    return r.min(axis=1) if combine == "worst" else np.exp(np.log(r).mean(axis=1))
+
+
+@lru_cache(maxsize=1)
+def _proxy_fit() -> np.ndarray:
+    rows = []
+    for name in zoo.list_models():
+        m = zoo.get(name)
+        if m.top1 is not None:
+            macs, params = network_cost(widen(decode(m.spec), m.width), m.resolution)
+            rows.append((np.log(macs), np.log(params), m.top1))
+    x = np.array([(1.0, a, b) for a, b, _ in rows])
+    y = np.array([t for *_, t in rows])
+    return np.linalg.lstsq(x, y, rcond=None)[0]
+
+
+def proxy_accuracy(spec: str, resolution: int) -> float:
+    """The PROXY top-1 (%) of a network from its MACs and parameters (see the module docstring)."""
+    macs, params = network_cost(decode(spec), resolution)
+    a, b, c = _proxy_fit()
+    return float(a + b * np.log(macs) + c * np.log(params))
