@@ -19,7 +19,7 @@ from profilers import register_runner
 from profilers.adb import Device, DeviceError, DeviceGoneError, fingerprint
 from profilers.benchmark_output import parse_op_profile, parse_summary
 from profilers.onnxruntime_runner import Measurement
-from profilers.stats import Stats
+from profilers.stats import NOISY_SPREAD, Stats
 
 __all__ = ["AdbRunner", "DELEGATES", "remembered_binary"]
 
@@ -146,7 +146,9 @@ class AdbRunner:
         s = parse_summary(out)
         avg, lo, hi = s["avg_us"] / 1e3, s["min_us"] / 1e3, s["max_us"] / 1e3
         cv = s["std_us"] / s["avg_us"] if s["avg_us"] else 0.0
-        stats = Stats(avg, lo, hi, avg, cv, int(s["count"]), warmup, True, (hi - lo) > 0.25 * avg and cv > 0.1)
+        # benchmark_model gives no percentiles: p10..p90 of a normal spread is 2.563 standard deviations
+        noisy = 2.563 * s["std_us"] > NOISY_SPREAD * s["avg_us"]
+        stats = Stats(avg, lo, hi, avg, cv, int(s["count"]), warmup, True, bool(noisy))
         return Measurement(stats, {**self.conditions(), "thermal_max_c": self.fingerprint().get("thermal_max_c")})
 
     def profile(self, model, runs: int = 50):

@@ -94,12 +94,13 @@ def fit_roofline(macs, bytes_, seconds) -> dict:
     }
 
 
-def kernel_seconds(lut: Lut) -> np.ndarray:
-    """The LUT's kernel times in seconds, less what the profiler added to each traced node (measured
-    when the LUT was created, see ``profilers.build.trace_overhead_us``); never below a tenth."""
+def kernel_seconds(lut: Lut) -> pd.Series:
+    """The LUT's kernel times in seconds by key, less what the profiler added to each traced node
+    (measured when the LUT was created, see ``profilers.build.trace_overhead_us``); never below a tenth."""
     table = lut.table()
     seconds = table["latency_ms"].to_numpy() / 1e3
-    return np.maximum(seconds - _trace_overhead_s(lut) * table["nodes"].to_numpy(), 0.1 * seconds)
+    corrected = np.maximum(seconds - _trace_overhead_s(lut) * table["nodes"].to_numpy(), 0.1 * seconds)
+    return pd.Series(corrected, index=table["key"])
 
 
 def _trace_overhead_s(lut: Lut) -> float:
@@ -122,7 +123,7 @@ def calibrate(lut: Lut, name: str = "host_fitted", display_name: str | None = No
     if len(table) < MIN_ROWS:
         raise CalibrationError(f"{lut.path.name}: {len(table)} kernels; calibration needs at least {MIN_ROWS}")
     features = kernel_features(table["key"])
-    seconds = kernel_seconds(lut)
+    seconds = kernel_seconds(lut).to_numpy()
     overall = fit_roofline(features["macs"], features["bytes"], seconds)
     kinds = {}
     for kind, idx in features.groupby("kind").groups.items():
@@ -207,7 +208,7 @@ def predict_measured(model, lut: Lut | None = None, spec: DeviceSpec | None = No
     graph = roofline.load_graph(model)
     table = roofline.count(graph, fuse="runtime", on_unknown="report")
     keys = layer_keys(graph)
-    measured = {} if lut is None else dict(zip(lut.table()["key"], 1e3 * kernel_seconds(lut)))
+    measured = {} if lut is None else (1e3 * kernel_seconds(lut)).to_dict()  # the table read once
     stream = spec.calibration.get("weights", {}).get("bandwidth_bytes_per_s") if spec is not None else None
     rows = []
     for name, kind, macs, bytes_, weights in zip(table["name"], table["kind"], table["macs"].fillna(0),

@@ -14,6 +14,7 @@ its network. Spaces are small enough to sample uniformly (``sample``) and, when 
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import itertools
 import math
@@ -50,12 +51,14 @@ class Stage:
     mqa: tuple[bool, ...] = (False,)  # (False, True): the stage may interleave Mobile MQA blocks
 
 
-class _Space:
-    def decisions(self) -> list[tuple[str, tuple]]:
-        raise NotImplementedError
+class _Space(abc.ABC):
+    """What every space gives: its decisions (name, options) and the candidate of a gene vector."""
 
-    def candidate(self, genes) -> Candidate:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def decisions(self) -> list[tuple[str, tuple]]: ...
+
+    @abc.abstractmethod
+    def candidate(self, genes) -> Candidate: ...
 
     @property
     def size(self) -> int:
