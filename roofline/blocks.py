@@ -36,10 +36,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from roofline.errors import InvalidParameterError, did_you_mean
 
-__all__ = ["Block", "decode", "encode", "SpecError", "make_divisible", "block_cost", "network_cost"]
+__all__ = ["Block", "decode", "encode", "SpecError", "make_divisible", "block_cost", "block_layers", "LayerCost", "network_cost"]
 
 ACTS = {"re": "relu", "r6": "relu6", "hs": "hswish", "sw": "swish", "ge": "gelu"}
 _FLAGS = {"ls", "noskip", "bn"}
@@ -231,12 +232,6 @@ def widen(blocks: list[Block], width: float) -> list[Block]:
 # ---- analytical costs: the formulas the built ONNX is checked against --------------------------
 
 
-def _conv(cin: int, cout: int, k: int, hw: tuple[int, int], groups: int = 1, bias: bool = False) -> tuple[int, int]:
-    """(MACs, params) of a k x k conv producing cout x H x W."""
-    macs = cout * hw[0] * hw[1] * (cin // groups) * k * k
-    return macs, cout * (cin // groups) * k * k + (cout if bias else 0)
-
-
 def _down(hw: tuple[int, int], k: int, s: int) -> tuple[int, int]:
     pad = k // 2
     return tuple((x + 2 * pad - k) // s + 1 for x in hw)  # type: ignore[return-value]
@@ -253,83 +248,120 @@ def se_channels(b: Block, cin: int, mid: int) -> int:
     return max(1, int(cin * b.sei))
 
 
-def block_cost(b: Block, cin: int, hw: tuple[int, int]) -> tuple[int, int, int, tuple[int, int]]:
-    """(MACs, params, output channels, output H x W) of one (unrepeated) block; BN counts 2 params
-    per channel (scale and bias), MACs count convolutions and attention matrix products only."""
-    macs = params = 0
+class LayerCost(NamedTuple):
+    """One layer a runtime executes (after ``fuse="runtime"``), in elements: MACs, trainable
+    parameters (BN counts 2 per channel), weight elements it reads (BN folded into one bias), and
+    activation elements read and written. Bytes = weights x weight size + (reads + writes) x
+    activation size."""
 
-    def add(cost, bn_channels=0):
-        nonlocal macs, params
-        macs += cost[0]
-        params += cost[1] + 2 * bn_channels
+    macs: int
+    params: int
+    weights: int
+    reads: int
+    writes: int
 
+
+def block_layers(b: Block, cin: int, hw: tuple[int, int]) -> tuple[list[LayerCost], int, tuple[int, int]]:
+    """The layers of one (unrepeated) block as ``roofline.count(fuse="runtime")`` finds them in the
+    ONNX the builder writes (same order), its output channels and output H x W."""
+    layers: list[LayerCost] = []
+
+    def conv(ci, co, k, size, s=1, groups=1, bn=True, bias=False):
+        out = _down(size, k, s)
+        w = co * (ci // groups) * k * k
+        extra = co if (bn or bias) else 0  # a BN folds into one bias vector
+        macs = co * out[0] * out[1] * (ci // groups) * k * k
+        layers.append(LayerCost(macs, w + (2 * co if bn else extra), w + extra, ci * size[0] * size[1],
+                                co * out[0] * out[1]))  # fmt: skip
+        return out
+
+    def move(reads, writes, macs=0, params=0, weights=0):
+        layers.append(LayerCost(macs, params, weights, reads, writes))
+
+    def residual(c, size):
+        if b.s == 1 and cin == c and not b.noskip:
+            move(2 * c * size[0] * size[1], c * size[0] * size[1])
+
+    pixels = hw[0] * hw[1]
     if b.type == "conv":
-        out_hw = _down(hw, b.k, b.s)
-        add(_conv(cin, b.c, b.k, out_hw), b.c)
-        return macs, params, b.c, out_hw
+        return layers, b.c, conv(cin, b.c, b.k, hw, b.s)
     if b.type == "ds":
-        out_hw = _down(hw, b.k, b.s)
-        add(_conv(cin, cin, b.k, out_hw, groups=cin), cin)
-        add(_conv(cin, b.c, 1, out_hw), b.c)
-        return macs, params, b.c, out_hw
+        out_hw = conv(cin, cin, b.k, hw, b.s, groups=cin)
+        conv(cin, b.c, 1, out_hw)
+        return layers, b.c, out_hw
     if b.type == "ir":
         mid = mid_channels(b, cin)
         if b.e != 1:
-            add(_conv(cin, mid, 1, hw), mid)
-        out_hw = _down(hw, b.k, b.s)
-        add(_conv(mid, mid, b.k, out_hw, groups=mid), mid)
+            conv(cin, mid, 1, hw)
+        out_hw = conv(mid, mid, b.k, hw, b.s, groups=mid)
         if b.se or b.sei:
-            r = se_channels(b, cin, mid)
-            add(_conv(mid, r, 1, (1, 1), bias=True))
-            add(_conv(r, mid, 1, (1, 1), bias=True))
-        add(_conv(mid, b.c, 1, out_hw), b.c)
-        return macs, params, b.c, out_hw
+            r, n = se_channels(b, cin, mid), out_hw[0] * out_hw[1]
+            move(mid * n, mid)  # global pool
+            conv(mid, r, 1, (1, 1), bn=False, bias=True)
+            conv(r, mid, 1, (1, 1), bn=False, bias=True)
+            move(mid * n + mid, mid * n)  # gate
+        conv(mid, b.c, 1, out_hw)
+        residual(b.c, out_hw)
+        return layers, b.c, out_hw
     if b.type == "fused":
-        mid = mid_channels(b, cin)
-        out_hw = _down(hw, b.k, b.s)
-        add(_conv(cin, mid, b.k, out_hw), mid)
-        add(_conv(mid, b.c, 1, out_hw), b.c)
-        return macs, params, b.c, out_hw
+        out_hw = conv(cin, mid_channels(b, cin), b.k, hw, b.s)
+        conv(mid_channels(b, cin), b.c, 1, out_hw)
+        residual(b.c, out_hw)
+        return layers, b.c, out_hw
     if b.type == "uib":
-        mid = mid_channels(b, cin)
-        out_hw = hw
+        mid, out_hw = mid_channels(b, cin), hw
         if b.a:
-            out_hw = _down(hw, b.a, 1 if b.k else b.s)
-            add(_conv(cin, cin, b.a, out_hw, groups=cin), cin)
-        add(_conv(cin, mid, 1, out_hw), mid)
+            out_hw = conv(cin, cin, b.a, hw, 1 if b.k else b.s, groups=cin)
+        conv(cin, mid, 1, out_hw)
         if b.k:
-            out_hw = _down(out_hw, b.k, b.s)
-            add(_conv(mid, mid, b.k, out_hw, groups=mid), mid)
-        add(_conv(mid, b.c, 1, out_hw), b.c)
-        params += b.c if b.ls else 0
-        return macs, params, b.c, out_hw
+            out_hw = conv(mid, mid, b.k, out_hw, b.s, groups=mid)
+        conv(mid, b.c, 1, out_hw)
+        if b.ls:  # the layer scale folds into the projection: parameters, not traffic
+            layers[-1] = layers[-1]._replace(params=layers[-1].params + b.c)
+        residual(b.c, out_hw)
+        return layers, b.c, out_hw
     if b.type == "mqa":
-        params += 2 * cin  # input BN
-        q_hw = _down(hw, b.k, b.q) if b.q > 1 else hw
-        if b.q > 1:
-            add(_conv(cin, cin, b.k, q_hw, groups=cin), cin)
-        add(_conv(cin, b.h * b.d, 1, q_hw))
-        kv_hw = _down(hw, b.k, b.v) if b.v > 1 else hw
+        hd = b.h * b.d
+        move(cin * pixels, cin * pixels, params=2 * cin, weights=4 * cin)  # input BN, standalone
+        q_hw = conv(cin, cin, b.k, hw, b.q, groups=cin) if b.q > 1 else hw
+        n = q_hw[0] * q_hw[1]
+        conv(cin, hd, 1, q_hw, bn=False)
+        move(hd * n, hd * n)  # queries to (heads, N, d)
         for _ in ("key", "value"):
-            if b.v > 1:
-                add(_conv(cin, cin, b.k, kv_hw, groups=cin), cin)
-            add(_conv(cin, b.d, 1, kv_hw))
-        n, m = q_hw[0] * q_hw[1], kv_hw[0] * kv_hw[1]
-        macs += 2 * n * b.h * b.d * m  # scores Q.K^T and weighted values P.V
-        add(_conv(b.h * b.d, b.c, 1, hw))  # queries down-sampled by q are resized back to H x W first
-        params += b.c if b.ls else 0
-        return macs, params, b.c, hw
+            kv_hw = conv(cin, cin, b.k, hw, b.v, groups=cin) if b.v > 1 else hw
+            conv(cin, b.d, 1, kv_hw, bn=False)
+        m = kv_hw[0] * kv_hw[1]
+        move(b.d * m, b.d * m)  # values to (M, d)
+        move(hd * n + b.d * m, b.h * n * m, macs=hd * n * m)  # scores Q.K^T (scaled)
+        move(b.h * n * m, b.h * n * m)  # softmax
+        move(b.h * n * m + b.d * m, hd * n, macs=hd * n * m)  # weighted values P.V
+        move(hd * n, hd * n)  # back to (h*d, N)
+        if b.q > 1:
+            move(hd * n, hd * pixels)  # queries resized back to H x W
+        conv(hd, b.c, 1, hw, bn=False)
+        if b.ls:
+            layers[-1] = layers[-1]._replace(params=layers[-1].params + b.c)
+        residual(b.c, hw)
+        return layers, b.c, hw
     if b.type == "head":
         c = cin
         if b.c:
-            add(_conv(c, b.c, 1, hw), b.c)
+            conv(c, b.c, 1, hw)
             c = b.c
+        move(c * pixels, c)  # global pool
         if b.f:
-            add(_conv(c, b.f, 1, (1, 1), bias=not b.bn), b.f if b.bn else 0)
+            conv(c, b.f, 1, (1, 1), bn=b.bn, bias=not b.bn)
             c = b.f
-        add(_conv(c, b.n, 1, (1, 1), bias=True))
-        return macs, params, b.n, (1, 1)
+        move(c, b.n, macs=c * b.n, params=c * b.n + b.n, weights=c * b.n + b.n)  # classifier
+        return layers, b.n, (1, 1)
     raise SpecError(f"unknown block type {b.type!r}")
+
+
+def block_cost(b: Block, cin: int, hw: tuple[int, int]) -> tuple[int, int, int, tuple[int, int]]:
+    """(MACs, params, output channels, output H x W) of one (unrepeated) block; BN counts 2 params
+    per channel (scale and bias), MACs count convolutions and attention matrix products only."""
+    layers, cout, out_hw = block_layers(b, cin, hw)
+    return sum(layer.macs for layer in layers), sum(layer.params for layer in layers), cout, out_hw
 
 
 def network_cost(blocks: list[Block], resolution: int, in_channels: int = 3) -> tuple[int, int]:

@@ -234,8 +234,8 @@ class NetworkBuilder(GraphBuilder):
         o = self.node("MatMul", [attn, v], (n, b.h, hq * wq, b.d))
         o = self._reshape(self._transpose(o, [0, 1, 3, 2]), (n, b.h * b.d, hq, wq))
         if b.q > 1:
-            scales = self.floats((1.0, 1.0, h / hq, w / wq))
-            o = self.node("Resize", [o, "", scales], (n, b.h * b.d, h, w), mode="linear")
+            sizes = self.ints((n, b.h * b.d, h, w))  # sizes, not scales: exact on odd inputs
+            o = self.node("Resize", [o, "", "", sizes], (n, b.h * b.d, h, w), mode="linear")
         y = self._layer_scale(self.conv(o, b.c, bn=False, act=None), b)
         return self._residual(x, y, b)
 
@@ -250,11 +250,6 @@ class NetworkBuilder(GraphBuilder):
     def ints(self, values) -> str:
         name = self._name("shape")
         self.initializers.append(numpy_helper.from_array(np.array(values, np.int64), name))
-        return name
-
-    def floats(self, values) -> str:
-        name = self._name("scales")
-        self.initializers.append(numpy_helper.from_array(np.array(values, np.float32), name))
         return name
 
 

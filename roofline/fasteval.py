@@ -1,11 +1,12 @@
-"""Fast latency of many candidates on many devices: per-block roofline times, cached, summed.
+"""Fast latency of many candidates on many devices from the analytical per-layer formulas.
 
 A block's layers depend only on the block, its input channels and its input size, and the runtime's
 fusion never crosses a block boundary; so a network's roofline time on each device is the sum of its
-blocks' times. Each distinct (block, channels, size) is built alone as ONNX and counted once with
-``roofline.count(fuse="runtime")``, then priced on every device at once; a candidate then costs a few
-dictionary look-ups and one vector sum. Equal to ``roofline.predict`` of the whole built network
-(tested).
+blocks' times. ``roofline.blocks.block_layers`` gives each block's fused layers (MACs, weight and
+activation elements; equal to counting the built ONNX, tested) without building anything; each
+distinct (block, channels, size) is priced on every device once and cached, and a candidate then
+costs a few dictionary look-ups and one vector sum. Equal to ``roofline.predict`` of the whole built
+network (tested).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 
-from roofline.blocks import Block, block_cost, decode, expand
-from roofline.builder import NetworkBuilder
-from roofline.count import count
-from roofline.simulate import predict
+from roofline.blocks import Block, block_layers, decode, expand
+from roofline.dtypes import precision_bytes
+from roofline.simulate import predict, roofline_time
 
 __all__ = ["Evaluator"]
 
@@ -32,38 +33,47 @@ class Evaluator:
 
     def __init__(self, devices=None, ridge_points=None, precision: str = "int8"):
         self.devices, self.ridge_points, self.precision = devices, ridge_points, precision
-        probe = self._price(NetworkBuilder("probe", (1, 8, 8, 8)), Block("conv", c=8, k=1))
-        self.columns, self.relative = probe[1], probe[2]
-        self._cache: dict[tuple, np.ndarray] = {}
-
-    def _price(self, builder: NetworkBuilder, block: Block):
-        x = builder.block(builder.input, block)
-        table = count(builder.model(x), fuse="runtime", weight_dtype=self.precision, activation_dtype=self.precision)
-        pred = predict(table, self.devices, ridge_points=self.ridge_points, precision=self.precision)
-        scale = np.where(pred.relative, 1.0, 1e3)  # ms on absolute devices, MAC-equivalents on relative ones
-        return pred.time.sum(axis=0) * scale, list(pred.info.index), np.asarray(pred.relative)
+        self._bytes = precision_bytes(precision)
+        probe = predict(_PROBE, devices, ridge_points=ridge_points, precision=precision)  # resolves the devices
+        self.columns, self.relative = list(probe.info.index), np.asarray(probe.relative)
+        self._peak = np.where(self.relative, 1.0, probe.peak)
+        self._ridge = probe.info["ridge_macs_per_byte"].to_numpy(float)
+        self._scale = np.where(self.relative, 1.0, 1e3)  # ms on absolute devices, MAC-equivalents on relative
+        self._cache: dict[tuple, tuple[np.ndarray, int, tuple[int, int]]] = {}
 
     def block_time(self, block: Block, cin: int, hw: tuple[int, int]) -> tuple[np.ndarray, int, tuple[int, int]]:
         """(time per device, output channels, output size) of one block."""
         key = (block, cin, hw)
         hit = self._cache.get(key)
         if hit is None:
-            t = self._price(NetworkBuilder("block", (1, cin, *hw)), block)[0]
-            hit = self._cache[key] = (t, *block_cost(block, cin, hw)[2:])
+            layers, cout, out_hw = block_layers(block, cin, hw)
+            a = np.array(layers, dtype=float).reshape(-1, 5)
+            moved = (a[:, 2] + a[:, 3] + a[:, 4]) * self._bytes
+            time = roofline_time(a[:, 0], moved, self._peak, self._ridge)[0].sum(axis=0) * self._scale
+            hit = self._cache[key] = (time, cout, out_hw)
         return hit
 
     def latency(self, candidates, resolution: int | None = None) -> np.ndarray:
-        out = np.zeros((len(candidates), len(self.columns)))
-        for i, cand in enumerate(candidates):
+        rows = []
+        for cand in candidates:
             spec, res = (cand, resolution) if isinstance(cand, str) else (cand.spec, cand.resolution)
             c, hw, times = 3, (res, res), []
             for b in _blocks(spec):
                 t, c, hw = self.block_time(b, c, hw)
                 times.append(t)
-            out[i] = np.sum(times, axis=0)
-        return out
+            rows.append(np.add.reduce(times))
+        return np.array(rows).reshape(len(rows), len(self.columns))
 
 
 @lru_cache(maxsize=65536)
 def _blocks(spec: str) -> tuple[Block, ...]:
-    return tuple(expand(decode(spec)))
+    return tuple(b for token in spec.split() for b in _token_blocks(token))
+
+
+@lru_cache(maxsize=4096)
+def _token_blocks(token: str) -> tuple[Block, ...]:
+    return tuple(expand(decode(token)))
+
+
+# a one-layer table: enough for ``predict`` to resolve device names, precisions, peaks and ridge points
+_PROBE = pd.DataFrame({"macs": [1.0], "bytes": [1.0]})

@@ -19,6 +19,7 @@ import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -125,7 +126,7 @@ class UibSpace(_Space):
                 if mqa and j > 0:
                     blocks.append(f"mqa_h{self.mqa_heads}_d{self.mqa_dim}_c{width}")
         blocks.append(self.head)
-        return Candidate(genes, encode(decode(" ".join(blocks))), int(chosen[-1]))
+        return Candidate(genes, " ".join(_canonical(b) for b in blocks), int(chosen[-1]))
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,11 @@ class ScalingSpace(_Space):
     def candidate(self, genes) -> Candidate:
         w, d, r = (options[g] for g, (_, options) in zip(self._check(genes), self.decisions()))
         return Candidate(tuple(genes), encode(scale(decode(zoo.get(self.model).spec), w, d)), int(r))
+
+
+@lru_cache(maxsize=4096)
+def _canonical(blocks: str) -> str:
+    return encode(decode(blocks))
 
 
 def scale(blocks: list[Block], width: float, depth: float) -> list[Block]:

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import roofline
-from roofline.blocks import ACTS, Block, SpecError, decode, encode, network_cost
-from roofline.builder import build_network
+from roofline.blocks import ACTS, Block, SpecError, block_layers, decode, encode, network_cost
+from roofline.builder import NetworkBuilder, build_network
+from roofline.dtypes import PRECISION_BYTES
 
 # one network per block type and variant: a stem, the block under test, a head
 VARIANTS = {
@@ -45,6 +46,23 @@ def test_built_block_counts_like_its_formula_and_runs(variant):
     assert (table.macs.sum(), roofline.totals(table)["params"]) == (macs, params)
     out = ort.InferenceSession(model.SerializeToString()).run(None, {"input": np.ones((1, 3, 64, 64), np.float32)})[0]
     assert out.shape == (1, 10) and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("precision", ["int8", "fp16", "fp32"])
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_block_layers_equal_the_counted_runtime_layers(variant, precision):
+    # layer by layer, in order: MACs, weight bytes and activation bytes of the fused layers
+    (block,) = decode(VARIANTS[variant])
+    for cin, hw in ((32, (16, 16)), (block.c or 24, (9, 7))):
+        b = NetworkBuilder("block", (1, cin, *hw))
+        table = roofline.count(b.model(b.block(b.input, block)), fuse="runtime", weight_dtype=precision,
+                               activation_dtype=precision)  # fmt: skip
+        layers, cout, out_hw = block_layers(block, cin, hw)
+        size = PRECISION_BYTES[precision]
+        got = [(m, w * size, (r + o) * size) for m, _, w, r, o in layers]
+        want = list(zip(table.macs, table.weight_bytes, table.input_bytes + table.output_bytes))
+        assert got == want, variant
+        assert "x".join(map(str, (1, cout, *out_hw))) == table.output_shapes.iloc[-1] or block.type == "head"
 
 
 def test_hand_computed_uib_extradw():
