@@ -40,7 +40,17 @@ from typing import NamedTuple
 
 from roofline.errors import InvalidParameterError, did_you_mean
 
-__all__ = ["Block", "decode", "encode", "SpecError", "make_divisible", "block_cost", "block_layers", "LayerCost", "network_cost"]
+__all__ = [
+    "Block",
+    "decode",
+    "encode",
+    "SpecError",
+    "make_divisible",
+    "block_cost",
+    "block_layers",
+    "LayerCost",
+    "network_cost",
+]
 
 ACTS = {"re": "relu", "r6": "relu6", "hs": "hswish", "sw": "swish", "ge": "gelu"}
 _FLAGS = {"ls", "noskip", "bn"}
