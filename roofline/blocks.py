@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import NamedTuple
 
 from roofline.errors import InvalidParameterError, did_you_mean
@@ -48,6 +49,7 @@ __all__ = [
     "make_divisible",
     "block_cost",
     "block_layers",
+    "expanded",
     "LayerCost",
     "network_cost",
 ]
@@ -217,6 +219,17 @@ def _num(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+@lru_cache(maxsize=65536)
+def expanded(spec: str) -> tuple[Block, ...]:
+    """``expand(decode(spec))``, cached per block token: what fast evaluation reads."""
+    return tuple(b for token in spec.split() for b in _expanded_token(token))
+
+
+@lru_cache(maxsize=4096)
+def _expanded_token(token: str) -> tuple[Block, ...]:
+    return tuple(expand(decode(token)))
+
+
 def expand(blocks: list[Block]) -> list[Block]:
     """One block per repeat: the first keeps the stride, the others have stride 1."""
     out = []
@@ -271,9 +284,15 @@ class LayerCost(NamedTuple):
     writes: int
 
 
-def block_layers(b: Block, cin: int, hw: tuple[int, int]) -> tuple[list[LayerCost], int, tuple[int, int]]:
+@lru_cache(maxsize=65536)
+def block_layers(b: Block, cin: int, hw: tuple[int, int]) -> tuple[tuple[LayerCost, ...], int, tuple[int, int]]:
     """The layers of one (unrepeated) block as ``roofline.count(fuse="runtime")`` finds them in the
     ONNX the builder writes (same order), its output channels and output H x W."""
+    layers, cout, out_hw = _block_layers(b, cin, tuple(hw))
+    return tuple(layers), cout, out_hw
+
+
+def _block_layers(b: Block, cin: int, hw: tuple[int, int]) -> tuple[list[LayerCost], int, tuple[int, int]]:
     layers: list[LayerCost] = []
 
     def conv(ci, co, k, size, s=1, groups=1, bn=True, bias=False):
@@ -374,11 +393,11 @@ def block_cost(b: Block, cin: int, hw: tuple[int, int]) -> tuple[int, int, int, 
     return sum(layer.macs for layer in layers), sum(layer.params for layer in layers), cout, out_hw
 
 
-def network_cost(blocks: list[Block], resolution: int, in_channels: int = 3) -> tuple[int, int]:
-    """Analytical (MACs, params) of a whole network at ``resolution`` x ``resolution``."""
+def network_cost(blocks: list[Block] | str, resolution: int, in_channels: int = 3) -> tuple[int, int]:
+    """Analytical (MACs, params) of a whole network (blocks or a spec) at ``resolution`` x ``resolution``."""
     macs = params = 0
     c, hw = in_channels, (resolution, resolution)
-    for b in expand(blocks):
+    for b in expanded(blocks) if isinstance(blocks, str) else expand(blocks):
         m, p, c, hw = block_cost(b, c, hw)
         macs, params = macs + m, params + p
     return macs, params

@@ -11,12 +11,10 @@ network (tested).
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import pandas as pd
 
-from roofline.blocks import Block, block_layers, decode, expand
+from roofline.blocks import Block, block_layers, expanded
 from roofline.dtypes import precision_bytes
 from roofline.simulate import predict, roofline_time
 
@@ -58,21 +56,11 @@ class Evaluator:
         for cand in candidates:
             spec, res = (cand, resolution) if isinstance(cand, str) else (cand.spec, cand.resolution)
             c, hw, times = 3, (res, res), []
-            for b in _blocks(spec):
+            for b in expanded(spec):
                 t, c, hw = self.block_time(b, c, hw)
                 times.append(t)
             rows.append(np.add.reduce(times))
         return np.array(rows).reshape(len(rows), len(self.columns))
-
-
-@lru_cache(maxsize=65536)
-def _blocks(spec: str) -> tuple[Block, ...]:
-    return tuple(b for token in spec.split() for b in _token_blocks(token))
-
-
-@lru_cache(maxsize=4096)
-def _token_blocks(token: str) -> tuple[Block, ...]:
-    return tuple(expand(decode(token)))
 
 
 # a one-layer table: enough for ``predict`` to resolve device names, precisions, peaks and ridge points

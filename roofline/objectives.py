@@ -17,15 +17,17 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 
 from roofline import zoo
 from roofline.blocks import decode, network_cost, widen
 from roofline.errors import InvalidParameterError, check_choice
 
-__all__ = ["mnasnet_reward", "multi_device_reward", "proxy_accuracy", "PROXY_SOURCE", "SOFT", "HARD"]
+__all__ = ["Reward", "mnasnet_reward", "multi_device_reward", "proxy_accuracy", "PROXY_SOURCE", "SOFT", "HARD"]
 
 SOFT = (-0.07, -0.07)  # (alpha, beta)
 HARD = (0.0, -1.0)
+CONSTRAINTS = {"soft": SOFT, "hard": HARD}
 PROXY_SOURCE = "proxy: top-1 ~ log MACs + log params, fitted to the zoo's MobileNetV4-paper Table 6 values"
 
 
@@ -62,6 +64,55 @@ def _proxy_fit() -> np.ndarray:
 
 def proxy_accuracy(spec: str, resolution: int) -> float:
     """The PROXY top-1 (%) of a network from its MACs and parameters (see the module docstring)."""
-    macs, params = network_cost(decode(spec), resolution)
+    macs, params = network_cost(spec, resolution)
     a, b, c = _proxy_fit()
     return float(a + b * np.log(macs) + c * np.log(params))
+
+
+class Reward:
+    """What a search maximises: the MnasNet reward of each candidate's accuracy and its latency on
+    every device of ``evaluator`` (a ``roofline.fasteval.Evaluator``) against ``targets`` (one for
+    all devices or one per device: ms, or MAC-equivalents on relative devices), combined over
+    devices by ``combine`` ("worst" or "geomean").
+
+    ``accuracy(spec, resolution) -> top-1 %`` is the user's own (training or evaluation); None uses
+    the labelled proxy, and ``accuracy_source`` says which. Calling it on candidates gives a table:
+    ``accuracy``, one latency column per device (``latency_ms:<device>`` or
+    ``latency_mac_eq:<device>``) and ``score``; ``objectives`` lists (column, direction) for
+    multi-objective strategies: accuracy up, every latency down.
+    """
+
+    def __init__(self, evaluator, targets, accuracy=None, combine: str = "worst", constraint: str = "soft"):
+        check_choice(constraint, tuple(CONSTRAINTS), "constraint")
+        check_choice(combine, ("worst", "geomean"), "combine")
+        self.evaluator, self.combine, self.constraint = evaluator, combine, constraint
+        self.targets = np.broadcast_to(np.asarray(targets, dtype=float), (len(evaluator.columns),)).copy()
+        if np.any(~(self.targets > 0)):
+            raise InvalidParameterError(f"latency targets must be > 0, got {list(self.targets)}")
+        self.accuracy = accuracy or proxy_accuracy
+        self.accuracy_source = "proxy" if accuracy is None else getattr(accuracy, "__name__", "user")
+        self.latency_columns = [
+            f"{'latency_mac_eq' if rel else 'latency_ms'}:{name}"
+            for name, rel in zip(evaluator.columns, evaluator.relative)
+        ]
+        self.objectives = [("accuracy", "maximize")] + [(c, "minimize") for c in self.latency_columns]
+
+    def __call__(self, candidates) -> pd.DataFrame:
+        acc = np.array([self.accuracy(c.spec, c.resolution) for c in candidates], dtype=float)
+        lat = self.evaluator.latency(candidates)
+        score = multi_device_reward(acc, lat, self.targets, self.combine, *CONSTRAINTS[self.constraint])
+        out = pd.DataFrame(lat, columns=self.latency_columns)
+        out.insert(0, "accuracy", acc)
+        out["score"] = score
+        return out
+
+    def describe(self) -> dict:
+        """What produced the scores, for result files: targets, reward settings, accuracy source."""
+        return {
+            "devices": list(self.evaluator.columns),
+            "precision": self.evaluator.precision,
+            "targets": [float(t) for t in self.targets],
+            "combine": self.combine,
+            "constraint": self.constraint,
+            "accuracy_source": PROXY_SOURCE if self.accuracy_source == "proxy" else self.accuracy_source,
+        }

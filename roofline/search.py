@@ -1,23 +1,40 @@
 """Search strategies over a space (``roofline.space``), one registry: ``search(space, score, strategy=...)``.
 
-``score`` maps a list of candidates to an array of scores (higher is better), e.g. a MnasNet reward
-of proxy accuracy and ``Evaluator`` latencies; it is called in batches so that evaluation stays
-vectorised. Every strategy is repeatable with ``seed`` and evaluates at most ``budget`` candidates
-(each distinct candidate once). Registered: ``random``, ``evolution`` (regularised evolution, Real et
-al. 2019: tournament selection, one-gene mutation, the oldest member dies).
+``score`` maps a list of candidates to their scores (higher is better): an array, or a table with a
+``score`` column and metric columns, as ``roofline.objectives.Reward`` gives (accuracy and one
+latency per device; its ``objectives`` drive the multi-objective strategies). It is called in batches
+so that evaluation stays vectorised. Every strategy is repeatable with ``seed`` and evaluates at most
+``budget`` distinct candidates. Registered:
+
+- ``random``: uniform sampling;
+- ``evolution``: regularised evolution (Real et al. 2019: tournament selection, one-gene mutation,
+  the oldest member dies);
+- ``nsga2`` / ``nsga3``: Optuna's NSGA-II / NSGA-III samplers on the score's objectives;
+- ``tinynets``: TinyNets' "Model Rubik's Cube" (Han et al. 2020) on a scaling space: sample,
+  keep the accuracy-vs-MACs frontier, fit Gaussian processes of resolution and depth against the
+  MAC ratio (scikit-learn), take width from the MAC ratio, evaluate the predictions, then refine
+  them locally (the neighbours of the best so far);
+- ``autoslim``: AutoSlim's greedy slimming (Yu & Huang 2019): from the widest network, step the
+  channel decision whose slimming costs the least accuracy, until a device's latency target is met.
+
+A search resumes from an earlier (interrupted) run's table with ``resume=``: the strategy replays
+from the same seed, taking known candidates' results from the table instead of evaluating them, and
+continues where the run stopped.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
+from roofline.blocks import network_cost
 from roofline.errors import InvalidParameterError, did_you_mean
 
-__all__ = ["search", "register_strategy", "STRATEGIES"]
+__all__ = ["search", "register_strategy", "STRATEGIES", "pareto_front", "parse_genes"]
 
 STRATEGIES: dict[str, Callable] = {}
 
@@ -30,12 +47,19 @@ def register_strategy(name: str):
     return deco
 
 
+def parse_genes(text) -> tuple[int, ...]:
+    """Genes as written in a results table ("0 2 1") back to a tuple."""
+    return tuple(int(g) for g in str(text).split()) if not isinstance(text, tuple) else text
+
+
 class _Budget:
     """Scores candidates once each, in batches, and records them in evaluation order."""
 
-    def __init__(self, space, score, budget: int):
-        self.space, self.score, self.budget = space, score, min(budget, space.size)
-        self.seen: dict[tuple, float] = {}
+    def __init__(self, space, score, budget: int, known: pd.DataFrame | None = None, on_rows=None):
+        self.space, self.score, self.budget, self.on_rows = space, score, min(budget, space.size), on_rows
+        self.objectives = list(getattr(score, "objectives", [("score", "maximize")]))
+        self.known = {parse_genes(r["genes"]): r for r in known.to_dict("records")} if known is not None else {}
+        self.seen: dict[tuple, dict] = {}
         self.rows: list[dict] = []
 
     @property
@@ -43,29 +67,66 @@ class _Budget:
         return self.budget - len(self.seen)
 
     def __call__(self, genes_list) -> list[float]:
+        """Scores of ``genes_list`` (-inf for those the budget could not take)."""
         new = list(dict.fromkeys(g for g in genes_list if g not in self.seen))[: max(0, self.left)]
-        if new:
-            cands = [self.space.candidate(g) for g in new]
-            for c, s in zip(cands, np.asarray(self.score(cands), dtype=float)):
-                self.seen[c.genes] = float(s)
-                self.rows.append({"step": len(self.rows), "genes": c.genes, "spec": c.spec,
-                                  "resolution": c.resolution, "score": float(s)})  # fmt: skip
-        return [self.seen.get(g, -np.inf) for g in genes_list]
+        replayed = [g for g in new if g in self.known]
+        fresh = [g for g in new if g not in self.known]
+        rows = {g: {**self.known[g], "genes": g} for g in replayed}
+        if fresh:
+            cands = [self.space.candidate(g) for g in fresh]
+            metrics = self.score(cands)
+            if not isinstance(metrics, pd.DataFrame):
+                metrics = pd.DataFrame({"score": np.asarray(metrics, dtype=float)})
+            for c, m in zip(cands, metrics.to_dict("records")):
+                rows[c.genes] = {"genes": c.genes, "spec": c.spec, "resolution": c.resolution, **m}
+        added = []
+        for g in new:  # evaluation order, whether replayed or fresh
+            row = {"step": len(self.rows), **rows[g]}
+            row["score"] = float(row["score"])
+            self.seen[g] = row
+            self.rows.append(row)
+            added.append(row)
+        if added and self.on_rows:
+            self.on_rows(added, fresh=len(fresh))
+        return [self.seen[g]["score"] if g in self.seen else -np.inf for g in genes_list]
+
+    def values(self, genes) -> list[float]:
+        return [float(self.seen[genes][col]) for col, _ in self.objectives]
+
+    def metric(self, genes, column: str) -> float:
+        row = self.seen[genes]
+        return float(row[column] if column in row else row["score"])
 
 
-def search(space, score, strategy: str = "random", budget: int = 100, seed: int = 0, **options) -> pd.DataFrame:
-    """Evaluated candidates in order (step, genes, spec, resolution, score); ``attrs["best"]`` is the best row."""
+def search(space, score, strategy: str = "random", budget: int = 100, seed: int = 0, resume=None, on_rows=None,
+           **options) -> pd.DataFrame:  # fmt: skip
+    """Evaluated candidates in order (step, genes, spec, resolution, metrics, score).
+
+    ``attrs`` holds ``best`` (the best row), the strategy, budget and seed. ``resume`` is an earlier
+    run's table (or CSV path) of the same space, score, strategy and seed; ``on_rows(rows, fresh=n)``
+    is called after every batch (progress bars, incremental writing).
+    """
     if strategy not in STRATEGIES:
         raise InvalidParameterError(
             f"unknown strategy {strategy!r}{did_you_mean(strategy, STRATEGIES)}; known: {sorted(STRATEGIES)}"
         )
     if budget < 1:
         raise InvalidParameterError(f"budget must be >= 1, got {budget}")
-    evaluate = _Budget(space, score, budget)
+    known = pd.read_csv(resume) if isinstance(resume, str) or hasattr(resume, "__fspath__") else resume
+    evaluate = _Budget(space, score, budget, known, on_rows)
     STRATEGIES[strategy](space, evaluate, np.random.default_rng(seed), **options)
     df = pd.DataFrame(evaluate.rows)
     df.attrs.update(strategy=strategy, budget=budget, seed=seed, best=df.loc[df["score"].idxmax()].to_dict())
     return df
+
+
+def pareto_front(df: pd.DataFrame, accuracy: str = "accuracy", latency: str | None = None) -> pd.DataFrame:
+    """Rows not dominated in (higher ``accuracy``, lower ``latency``), by increasing latency."""
+    latency = latency or next(c for c in df.columns if c.startswith("latency"))
+    ordered = df.sort_values([latency, accuracy], ascending=[True, False])
+    best = np.maximum.accumulate(ordered[accuracy].to_numpy())
+    keep = np.r_[True, ordered[accuracy].to_numpy()[1:] > best[:-1]]
+    return ordered[keep]
 
 
 def _sizes(space) -> list[int]:
@@ -106,3 +167,147 @@ def _evolution(space, evaluate, rng, population: int = 20, sample: int = 5) -> N
         stall = stall + 1 if evaluate.left == before else 0
         pop.append((child, score))
         pop.popleft()  # regularised: the oldest dies, not the worst
+
+
+def _nsga(space, evaluate, rng, sampler: str, population: int) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    cls = optuna.samplers.NSGAIISampler if sampler == "nsga2" else optuna.samplers.NSGAIIISampler
+    study = optuna.create_study(
+        directions=[d for _, d in evaluate.objectives],
+        sampler=cls(population_size=population, seed=int(rng.integers(2**31))),
+    )
+    decisions = [(name, len(options)) for name, options in space.decisions()]
+    stall = 0
+    while evaluate.left > 0 and stall < 20:
+        trials = [study.ask() for _ in range(population)]
+        genes = [tuple(t.suggest_int(name, 0, k - 1) for name, k in decisions) for t in trials]
+        before = evaluate.left
+        evaluate(genes)
+        stall = stall + 1 if evaluate.left == before else 0
+        for t, g in zip(trials, genes):
+            if g in evaluate.seen:
+                study.tell(t, evaluate.values(g))
+            else:
+                study.tell(t, state=optuna.trial.TrialState.FAIL)  # beyond the budget
+
+
+@register_strategy("nsga2")
+def _nsga2(space, evaluate, rng, population: int = 24) -> None:
+    _nsga(space, evaluate, rng, "nsga2", population)
+
+
+@register_strategy("nsga3")
+def _nsga3(space, evaluate, rng, population: int = 24) -> None:
+    _nsga(space, evaluate, rng, "nsga3", population)
+
+
+def _decision_index(space, name: str) -> int:
+    names = [n for n, _ in space.decisions()]
+    if name not in names:
+        raise InvalidParameterError(f"this strategy needs a {name!r} decision; the space has {names}")
+    return names.index(name)
+
+
+@register_strategy("tinynets")
+def _tinynets(space, evaluate, rng, samples: float = 0.5, ratios: int = 8) -> None:
+    """Sample ``samples`` of the budget; GP-fit resolution and depth of the accuracy-vs-MACs frontier
+    against log MAC ratio; evaluate the snapped predictions (width from MACs ~ d w^2 r^2) over
+    ``ratios`` MAC ratios, then climb: the unevaluated neighbours of the best so far, while budget remains."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+    decisions = space.decisions()
+    iw, idp, ir = (_decision_index(space, n) for n in ("width", "depth", "resolution"))
+    options = [np.asarray(decisions[i][1], dtype=float) for i in (iw, idp, ir)]
+    base = (1.0, 1.0, float(getattr(space, "base_resolution", max(options[2]))))
+    base_macs = _macs(space.candidate(_nearest(space, base)))
+    sizes = _sizes(space)
+    evaluate([_random_genes(rng, sizes) for _ in range(max(2, int(evaluate.left * samples)))])
+    seen = list(evaluate.seen)
+    ratio = np.array([_macs(space.candidate(g)) / base_macs for g in seen])
+    acc = np.array([evaluate.metric(g, "accuracy") for g in seen])
+    order = np.argsort(ratio)
+    front = order[np.r_[True, acc[order][1:] > np.maximum.accumulate(acc[order])[:-1]]]  # the frontier
+    x = np.log(ratio[front])[:, None]
+    kernel = ConstantKernel() * RBF(length_scale=1.0) + WhiteKernel(1e-3)
+    fits = {}
+    for name, i, scale in (("resolution", ir, base[2]), ("depth", idp, 1.0)):
+        values = np.array([decisions[i][1][seen[j][i]] for j in front], dtype=float) / scale
+        gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=int(rng.integers(2**31)))
+        fits[name] = gp.fit(x, values)
+    grid = np.linspace(x.min(), x.max(), ratios)
+    r = fits["resolution"].predict(grid[:, None])
+    d = np.clip(fits["depth"].predict(grid[:, None]), 1e-3, None)
+    w = np.sqrt(np.exp(grid) / (d * r**2))  # MACs ~ d w^2 r^2 (r relative to the base resolution)
+    picks = [_nearest(space, (wi, di, ri * base[2])) for wi, di, ri in zip(w, d, r)]
+    evaluate(picks)
+    _climb(evaluate, sizes)
+
+
+def _climb(evaluate, sizes) -> None:
+    """Spend the rest of the budget on the unevaluated one-step neighbours of the best candidates."""
+    while evaluate.left > 0:
+        for g in sorted(evaluate.seen, key=lambda g: -evaluate.seen[g]["score"]):
+            todo = [n for n in _neighbours(g, sizes) if n not in evaluate.seen]
+            if todo:
+                evaluate(todo)
+                break
+        else:
+            return
+
+
+def _nearest(space, wdr) -> tuple[int, ...]:
+    """Genes of the options nearest (in log) to (width, depth, resolution); other decisions at 0."""
+    genes = [0] * len(space.decisions())
+    for name, value in zip(("width", "depth", "resolution"), wdr):
+        i = _decision_index(space, name)
+        opts = np.asarray(space.decisions()[i][1], dtype=float)
+        genes[i] = int(np.argmin(np.abs(np.log(opts) - math.log(max(value, 1e-9)))))
+    return tuple(genes)
+
+
+def _neighbours(genes, sizes) -> list[tuple[int, ...]]:
+    out = []
+    for i, k in enumerate(sizes):
+        for step in (-1, 1):
+            if 0 <= genes[i] + step < k:
+                out.append(tuple(g + step if j == i else g for j, g in enumerate(genes)))
+    return out
+
+
+def _macs(candidate) -> float:
+    return float(network_cost(candidate.spec, candidate.resolution)[0])
+
+
+@register_strategy("autoslim")
+def _autoslim(space, evaluate, rng, device: int | str = 0, start=None) -> None:
+    """Greedy slimming on ``device`` (index or name among the score's latency columns) to its target:
+    every channel decision (names ending in "width" or "expansion") starts at its widest option (the
+    others at ``start``'s, default their last); each step evaluates every one-option narrower
+    neighbour and keeps the one with the highest accuracy."""
+    score = evaluate.score
+    columns = getattr(score, "latency_columns", None)
+    if not columns:
+        raise InvalidParameterError("autoslim needs a Reward score (latency columns and targets)")
+    j = device if isinstance(device, int) else next((k for k, c in enumerate(columns) if c.endswith(f":{device}")), -1)
+    if not 0 <= j < len(columns):
+        raise InvalidParameterError(f"device {device!r} is not among the score's devices {score.evaluator.columns}")
+    target = float(score.targets[j])
+    decisions = space.decisions()
+    channels = [i for i, (name, _) in enumerate(decisions) if name.split(".")[-1] in ("width", "expansion")]
+    if not channels:
+        raise InvalidParameterError("autoslim needs channel decisions (width or expansion) in the space")
+    genes = tuple(start) if start is not None else tuple(len(o) - 1 for _, o in decisions)
+    genes = tuple(len(decisions[i][1]) - 1 if i in channels else g for i, g in enumerate(genes))
+    evaluate([genes])
+    while evaluate.left > 0 and genes in evaluate.seen and evaluate.metric(genes, columns[j]) > target:
+        narrower = [tuple(g - 1 if k == i else g for k, g in enumerate(genes)) for i in channels if genes[i] > 0]
+        if not narrower:
+            return
+        evaluate(narrower)
+        done = [g for g in narrower if g in evaluate.seen]
+        if not done:
+            return
+        genes = max(done, key=lambda g: evaluate.metric(g, "accuracy"))

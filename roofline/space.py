@@ -4,7 +4,8 @@
 - ``UibSpace``: MobileNetV4-style. A fixed stem and head; per stage, the depth (blocks), the width
   (output channels), and per stage the expansion, the start and middle depthwise kernels of the UIB
   (0 = none, 3, 5: IB, ConvNext, ExtraDW, FFN variants), and in stages that allow it, Mobile MQA
-  blocks interleaved after each UIB; plus the input resolution.
+  blocks interleaved after each UIB, or FusedIB blocks instead of UIBs (MobileNetV4's early
+  stages: a full k x k conv, dear in MACs, cheap in bytes); plus the input resolution.
 - ``ScalingSpace``: width, depth (repeats) and resolution multipliers of any zoo network, as in
   EfficientNet / TinyNets.
 
@@ -50,6 +51,7 @@ class Stage:
     start_kernels: tuple[int, ...] = (0, 3, 5)
     middle_kernels: tuple[int, ...] = (0, 3, 5)
     mqa: tuple[bool, ...] = (False,)  # (False, True): the stage may interleave Mobile MQA blocks
+    fused: tuple[bool, ...] = (False,)  # (False, True): the stage may be FusedIB blocks (k x k conv, e)
 
 
 class _Space(abc.ABC):
@@ -94,7 +96,7 @@ class UibSpace(_Space):
     """A MobileNetV4-style space (defaults: roughly MNv4-Conv-S/M sized, MQA allowed in the last stage)."""
 
     stages: tuple[Stage, ...] = (
-        Stage(depths=(1, 2), widths=(48, 64, 80)),
+        Stage(depths=(1, 2), widths=(48, 64, 80), fused=(False, True)),
         Stage(depths=(2, 3, 4), widths=(80, 96, 128)),
         Stage(depths=(2, 3, 4, 5), widths=(128, 160, 192), mqa=(False, True)),
     )
@@ -109,7 +111,7 @@ class UibSpace(_Space):
         for i, s in enumerate(self.stages):
             out += [(f"s{i}.depth", s.depths), (f"s{i}.width", s.widths), (f"s{i}.expansion", s.expansions),
                     (f"s{i}.start_k", s.start_kernels), (f"s{i}.middle_k", s.middle_kernels),
-                    (f"s{i}.mqa", s.mqa)]  # fmt: skip
+                    (f"s{i}.mqa", s.mqa), (f"s{i}.fused", s.fused)]  # fmt: skip
         return [*out, ("resolution", self.resolutions)]
 
     def candidate(self, genes) -> Candidate:
@@ -117,12 +119,15 @@ class UibSpace(_Space):
         chosen = [options[g] for g, (_, options) in zip(genes, self.decisions())]
         blocks = [self.stem]
         for i, s in enumerate(self.stages):
-            depth, width, e, a, k, mqa = chosen[6 * i : 6 * i + 6]
+            depth, width, e, a, k, mqa, fused = chosen[7 * i : 7 * i + 7]
             if a == 0 and k == 0 and s.stride > 1:
                 k = 3  # a strided block needs a depthwise conv to stride: FFN blocks cannot open a stage
             for j in range(depth):
                 stride = s.stride if j == 0 else 1
-                blocks.append(f"uib_a{a}_k{k}_s{stride}_e{e:g}_c{width}")
+                if fused:  # FusedIB: the middle kernel (or 3) as a full conv; the start kernel is unused
+                    blocks.append(f"fused_k{k or 3}_s{stride}_e{e:g}_c{width}")
+                else:
+                    blocks.append(f"uib_a{a}_k{k}_s{stride}_e{e:g}_c{width}")
                 if mqa and j > 0:
                     blocks.append(f"mqa_h{self.mqa_heads}_d{self.mqa_dim}_c{width}")
         blocks.append(self.head)
@@ -137,6 +142,11 @@ class ScalingSpace(_Space):
     widths: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25)
     depths: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5)
     resolutions: tuple[int, ...] = (128, 160, 192, 224)
+
+    @property
+    def base_resolution(self) -> int:
+        """The zoo network's own resolution (multiplier 1 of TinyNets' r)."""
+        return zoo.get(self.model).resolution
 
     def decisions(self) -> list[tuple[str, tuple]]:
         return [("width", self.widths), ("depth", self.depths), ("resolution", self.resolutions)]

@@ -14,7 +14,7 @@ from roofline.space import ScalingSpace, Stage, UibSpace
 
 def test_uib_candidates_build_and_count_as_their_formulas():
     space = UibSpace()
-    per_stage = [2 * 3 * 3 * 3 * 3, 3 * 3 * 3 * 3 * 3, 4 * 3 * 3 * 3 * 3 * 2]  # depth, width, e, a, k (, mqa)
+    per_stage = [2 * 3 * 3 * 3 * 3 * 2, 3 * 3 * 3 * 3 * 3, 4 * 3 * 3 * 3 * 3 * 2]  # depth, width, e, a, k (, fused / mqa)
     assert space.size == per_stage[0] * per_stage[1] * per_stage[2] * 3  # x 3 resolutions
     for cand in space.sample(4, seed=1):
         model = build_network(cand.spec, cand.resolution)
