@@ -73,7 +73,10 @@ class Reward:
     """What a search maximises: the MnasNet reward of each candidate's accuracy and its latency on
     every device of ``evaluator`` (a ``roofline.fasteval.Evaluator``) against ``targets`` (one for
     all devices or one per device: ms, or MAC-equivalents on relative devices), combined over
-    devices by ``combine`` ("worst" or "geomean").
+    devices by ``combine``: "geomean" (default: on the shipped specs it finds networks near every
+    device's front, see docs/search.md) or "worst" (the smallest reward: every target binds).
+    With the soft constraint a single device's target only scales the reward (the best network does
+    not depend on it); across devices the targets weigh the devices against each other.
 
     ``accuracy(spec, resolution) -> top-1 %`` is the user's own (training or evaluation); None uses
     the labelled proxy, and ``accuracy_source`` says which. Calling it on candidates gives a table:
@@ -82,7 +85,7 @@ class Reward:
     multi-objective strategies: accuracy up, every latency down.
     """
 
-    def __init__(self, evaluator, targets, accuracy=None, combine: str = "worst", constraint: str = "soft"):
+    def __init__(self, evaluator, targets, accuracy=None, combine: str = "geomean", constraint: str = "soft"):
         check_choice(constraint, tuple(CONSTRAINTS), "constraint")
         check_choice(combine, ("worst", "geomean"), "combine")
         self.evaluator, self.combine, self.constraint = evaluator, combine, constraint

@@ -15,7 +15,8 @@ so that evaluation stays vectorised. Every strategy is repeatable with ``seed`` 
   MAC ratio (scikit-learn), take width from the MAC ratio, evaluate the predictions, then refine
   them locally (the neighbours of the best so far);
 - ``autoslim``: AutoSlim's greedy slimming (Yu & Huang 2019): from the widest network, step the
-  channel decision whose slimming costs the least accuracy, until a device's latency target is met.
+  channel decision whose slimming costs the least accuracy (by default per latency saved), until a
+  device's latency target is met.
 
 A search resumes from an earlier (interrupted) run's table with ``resume=``: the strategy replays
 from the same seed, taking known candidates' results from the table instead of evaluating them, and
@@ -25,6 +26,8 @@ continues where the run stopped.
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from collections import deque
 from collections.abc import Callable
 
@@ -32,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from roofline.blocks import network_cost
-from roofline.errors import InvalidParameterError, did_you_mean
+from roofline.errors import InvalidParameterError, check_choice, did_you_mean
 
 __all__ = ["search", "register_strategy", "STRATEGIES", "pareto_front", "parse_genes"]
 
@@ -48,8 +51,8 @@ def register_strategy(name: str):
 
 
 def parse_genes(text) -> tuple[int, ...]:
-    """Genes as written in a results table ("0 2 1") back to a tuple."""
-    return tuple(int(g) for g in str(text).split()) if not isinstance(text, tuple) else text
+    """Genes as written in a results table ("0 2 1" or "(0, 2, 1)") back to a tuple."""
+    return text if isinstance(text, tuple) else tuple(int(g) for g in re.findall(r"\d+", str(text)))
 
 
 class _Budget:
@@ -174,10 +177,10 @@ def _nsga(space, evaluate, rng, sampler: str, population: int) -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cls = optuna.samplers.NSGAIISampler if sampler == "nsga2" else optuna.samplers.NSGAIIISampler
-    study = optuna.create_study(
-        directions=[d for _, d in evaluate.objectives],
-        sampler=cls(population_size=population, seed=int(rng.integers(2**31))),
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # NSGA-III is marked experimental
+        sampler = cls(population_size=population, seed=int(rng.integers(2**31)))
+    study = optuna.create_study(directions=[d for _, d in evaluate.objectives], sampler=sampler)
     decisions = [(name, len(options)) for name, options in space.decisions()]
     stall = 0
     while evaluate.left > 0 and stall < 20:
@@ -215,6 +218,7 @@ def _tinynets(space, evaluate, rng, samples: float = 0.5, ratios: int = 8) -> No
     """Sample ``samples`` of the budget; GP-fit resolution and depth of the accuracy-vs-MACs frontier
     against log MAC ratio; evaluate the snapped predictions (width from MACs ~ d w^2 r^2) over
     ``ratios`` MAC ratios, then climb: the unevaluated neighbours of the best so far, while budget remains."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
@@ -236,7 +240,9 @@ def _tinynets(space, evaluate, rng, samples: float = 0.5, ratios: int = 8) -> No
     for name, i, scale in (("resolution", ir, base[2]), ("depth", idp, 1.0)):
         values = np.array([decisions[i][1][seen[j][i]] for j in front], dtype=float) / scale
         gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=int(rng.integers(2**31)))
-        fits[name] = gp.fit(x, values)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # few frontier points: bounds are often hit
+            fits[name] = gp.fit(x, values)
     grid = np.linspace(x.min(), x.max(), ratios)
     r = fits["resolution"].predict(grid[:, None])
     d = np.clip(fits["depth"].predict(grid[:, None]), 1e-3, None)
@@ -282,11 +288,13 @@ def _macs(candidate) -> float:
 
 
 @register_strategy("autoslim")
-def _autoslim(space, evaluate, rng, device: int | str = 0, start=None) -> None:
+def _autoslim(space, evaluate, rng, device: int | str = 0, start=None, criterion: str = "drop_per_latency") -> None:
     """Greedy slimming on ``device`` (index or name among the score's latency columns) to its target:
     every channel decision (names ending in "width" or "expansion") starts at its widest option (the
     others at ``start``'s, default their last); each step evaluates every one-option narrower
-    neighbour and keeps the one with the highest accuracy."""
+    neighbour and keeps the one that loses the least accuracy per latency saved on the device
+    (``criterion="drop_per_latency"``) or, as in the paper, the least accuracy (``"drop"``)."""
+    check_choice(criterion, ("drop_per_latency", "drop"), "criterion")
     score = evaluate.score
     columns = getattr(score, "latency_columns", None)
     if not columns:
@@ -310,4 +318,9 @@ def _autoslim(space, evaluate, rng, device: int | str = 0, start=None) -> None:
         done = [g for g in narrower if g in evaluate.seen]
         if not done:
             return
-        genes = max(done, key=lambda g: evaluate.metric(g, "accuracy"))
+        acc, lat = evaluate.metric(genes, "accuracy"), evaluate.metric(genes, columns[j])
+        if criterion == "drop":
+            genes = max(done, key=lambda g: evaluate.metric(g, "accuracy"))
+        else:  # accuracy lost per latency saved
+            genes = min(done, key=lambda g: (acc - evaluate.metric(g, "accuracy"))
+                        / max(lat - evaluate.metric(g, columns[j]), 1e-12))  # fmt: skip

@@ -14,7 +14,11 @@ from roofline.space import ScalingSpace, Stage, UibSpace
 
 def test_uib_candidates_build_and_count_as_their_formulas():
     space = UibSpace()
-    per_stage = [2 * 3 * 3 * 3 * 3 * 2, 3 * 3 * 3 * 3 * 3, 4 * 3 * 3 * 3 * 3 * 2]  # depth, width, e, a, k (, fused / mqa)
+    per_stage = [
+        2 * 3 * 3 * 3 * 3 * 2,
+        3 * 3 * 3 * 3 * 3,
+        4 * 3 * 3 * 3 * 3 * 2,
+    ]  # depth, width, e, a, k (, fused / mqa)
     assert space.size == per_stage[0] * per_stage[1] * per_stage[2] * 3  # x 3 resolutions
     for cand in space.sample(4, seed=1):
         model = build_network(cand.spec, cand.resolution)
@@ -89,45 +93,3 @@ def test_the_accuracy_proxy_is_monotone_in_size_and_near_the_zoo():
     assert small < proxy_accuracy(spec(roofline.zoo.get("mobilenet_v2")), 224)
     errors = [abs(proxy_accuracy(spec(m), m.resolution) - m.top1) for m in zoo if m.top1]
     assert len(errors) >= 8 and np.median(errors) < 3.0  # a size proxy: points, not fractions of a point
-
-
-@pytest.fixture(scope="module")
-def small_problem():
-    """A small UIB space, its latency on a low- and a high-ridge-point device, and the exhaustive optimum."""
-    from roofline.fasteval import Evaluator
-    from roofline.objectives import mnasnet_reward, proxy_accuracy
-
-    stages = (Stage(depths=(1, 2), widths=(32, 48), expansions=(2.0, 4.0), start_kernels=(0, 3), middle_kernels=(3, 5)),
-              Stage(depths=(1, 2), widths=(64, 96), expansions=(4.0,), start_kernels=(0, 5), middle_kernels=(3,)))  # fmt: skip
-    space = UibSpace(stages=stages, resolutions=(96, 128), stem="conv_k3_s2_c16", head="head_n100")
-    ev = Evaluator(["pixel6_cpu"], precision="int8")
-    cands = space.enumerate()
-    lat = ev.latency(cands)[:, 0]
-    target = float(np.median(lat))
-
-    def score(batch):
-        acc = np.array([proxy_accuracy(c.spec, c.resolution) for c in batch])
-        return mnasnet_reward(acc, ev.latency(batch)[:, 0], target)
-
-    best = float(np.max(score(cands)))
-    return space, score, best
-
-
-@pytest.mark.parametrize("strategy,fraction,margin", [("random", 1.0, 0.0), ("evolution", 0.5, 0.01)])
-def test_strategies_reach_the_exhaustive_optimum(small_problem, strategy, fraction, margin):
-    from roofline.search import search
-
-    space, score, best = small_problem
-    budget = int(space.size * fraction)
-    df = search(space, score, strategy=strategy, budget=budget, seed=0)
-    assert len(df) <= budget and df.genes.is_unique
-    assert df.attrs["best"]["score"] >= best * (1 - margin) - 1e-12
-    again = search(space, score, strategy=strategy, budget=budget, seed=0)
-    assert list(again.genes) == list(df.genes)  # repeatable with the seed
-
-
-def test_unknown_strategy_is_named():
-    from roofline.search import search
-
-    with pytest.raises(InvalidParameterError, match="unknown strategy 'evolve'.*evolution"):
-        search(UibSpace(), lambda c: np.zeros(len(c)), strategy="evolve")
