@@ -271,10 +271,11 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("name", nargs="?", help="a device name or spec .yaml to show in full")
     d.set_defaults(func=_cmd_devices)
 
-    from roofline import cli_measure, cli_sweep
+    from roofline import cli_measure, cli_search, cli_sweep
 
     cli_sweep.add_commands(sub)
     cli_measure.add_commands(sub)
+    cli_search.add_commands(sub)
     return p
 
 

@@ -3,7 +3,8 @@
 - ``plot_sweep``: latency vs ridge point, one line per model, device ridge points marked;
 - ``plot_roofline``: one model's layers on one device's roofline;
 - ``plot_breakdown``: per-stage latency shares on several devices, compute- and memory-bound parts;
-- ``plot_pareto``: latency vs top-1 accuracy on one device, Pareto front marked.
+- ``plot_pareto``: latency vs top-1 accuracy on one device, Pareto front marked;
+- ``plot_search``: a search's candidates, latency on one device vs (proxy) accuracy, front and picks marked.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pandas as pd
 
 from roofline.errors import InvalidParameterError
 
-__all__ = ["plot_sweep", "plot_roofline", "plot_breakdown", "plot_pareto", "plot_validation", "save"]
+__all__ = ["plot_sweep", "plot_roofline", "plot_breakdown", "plot_pareto", "plot_search", "plot_validation", "save"]
 
 _BOUND_COLORS = {"compute": "#1f77b4", "memory": "#d62728"}
 
@@ -176,6 +177,34 @@ def plot_pareto(front: pd.DataFrame, ridge_macs_per_byte: float, ax=None, label:
     ax.set_ylabel("ImageNet top-1 (%)  [MobileNetV4 paper, Table 6]")
     ax.set_title(label or f"Latency vs accuracy at ridge point {ridge_macs_per_byte:g} MACs/byte")
     ax.grid(True, which="both", alpha=0.25)
+    return ax
+
+
+def plot_search(df: pd.DataFrame, latency: str, ax=None, picks: dict[str, pd.Series] | None = None,
+                accuracy_source: str = "proxy"):  # fmt: skip
+    """Candidates of a search (``roofline.search.search`` tables, several may be concatenated with a
+    ``search`` column): ``latency`` (a latency column) vs accuracy, the Pareto front, and ``picks``
+    (label -> row) marked. The y label says when accuracy is the built-in proxy."""
+    from roofline.search import pareto_front
+
+    ax = _axes(ax)
+    groups = df.groupby("search", sort=False) if "search" in df else [(None, df)]
+    cmap = __import__("matplotlib").colormaps["tab10"]
+    for i, (name, g) in enumerate(groups):
+        ax.scatter(g[latency], g.accuracy, s=6, alpha=0.35, color=cmap(i), label=name or "candidates", lw=0)
+    front = pareto_front(df, latency=latency)
+    ax.step(front[latency], front.accuracy, where="post", color="0.2", lw=1.2, label="Pareto front")
+    for j, (label, row) in enumerate((picks or {}).items()):
+        ax.scatter(row[latency], row["accuracy"], s=90, marker="*", color=cmap(j), edgecolors="k", zorder=4)
+        ax.annotate(label, (row[latency], row["accuracy"]), fontsize=8, xytext=(5, -4), textcoords="offset points")
+    unit, device = latency.split(":", 1)
+    ax.set_xlabel(f"{device}: latency ({'ms' if unit == 'latency_ms' else 'MAC-equivalents'}, roofline)")
+    proxy = accuracy_source == "proxy"
+    ax.set_ylabel("PROXY top-1 (%): fit to log MACs, log params" if proxy else f"top-1 (%) [{accuracy_source}]")
+    ax.set_xscale("log")
+    ax.set_title(f"Search candidates on {device}")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7, loc="lower right", markerscale=2)
     return ax
 
 

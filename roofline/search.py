@@ -154,7 +154,8 @@ def _random(space, evaluate, rng, batch: int = 64) -> None:
 def _evolution(space, evaluate, rng, population: int = 20, sample: int = 5) -> None:
     sizes = _sizes(space)
     pop: deque[tuple[tuple[int, ...], float]] = deque()
-    start = [_random_genes(rng, sizes) for _ in range(min(population, evaluate.left))]
+    start = [_random_genes(rng, sizes) for _ in range(population)]  # not fewer for a small budget: runs of
+    # different budgets (and an interrupted run's resumption) then share the same first steps
     pop.extend(zip(start, evaluate(start)))
     stall = 0
     while evaluate.left > 0 and stall < 200:

@@ -152,3 +152,44 @@ def test_unknown_strategy_and_bad_targets_are_named():
         search(UibSpace(), lambda c: np.zeros(len(c)), strategy="evolve")
     with pytest.raises(InvalidParameterError, match="targets must be > 0"):
         Reward(Evaluator([LOW]), 0.0)
+
+
+def test_cli_search_writes_every_output_and_resumes(tmp_path, capsys):
+    import onnx
+
+    from roofline.cli import main
+
+    args = ["search", "--space", "scaling:mobilenet_v2", "--device", "pixel6_cpu", "--device", "pixel8_edgetpu",
+            "--strategy", "evolution", "--seed", "1"]  # fmt: skip
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert main([*args, "--budget", "40", "--out-dir", str(full)]) == 0
+    out = capsys.readouterr().out
+    assert "PROXY top-1" in out and "pixel8_edgetpu" in out
+    for name in ("results.csv", "pareto.csv", "search.png", "sweep.png", "best.onnx", "search.json"):
+        assert (full / name).stat().st_size > 0
+    results = pd.read_csv(full / "results.csv")
+    assert len(results) == 40 and results.genes.is_unique
+    assert set(pd.read_csv(full / "pareto.csv").accuracy_source) == {"proxy"}
+    meta = {p.key: p.value for p in onnx.load(full / "best.onnx").metadata_props}
+    assert (
+        meta["roofline.spec"] == results.loc[results.score.idxmax(), "spec"]
+        and "proxy" in meta["roofline.accuracy_source"]
+    )
+
+    assert main([*args, "--budget", "15", "--out-dir", str(part)]) == 0  # as if interrupted after 15
+    assert main([*args, "--budget", "40", "--out-dir", str(part)]) == 2  # results exist: --resume needed
+    assert "--resume" in capsys.readouterr().err
+    assert main([*args, "--budget", "40", "--out-dir", str(part), "--resume"]) == 0
+    resumed = pd.read_csv(part / "results.csv")
+    assert list(resumed.spec) == list(results.spec) and np.allclose(resumed.score, results.score)
+    assert main([*args[:-1], "2", "--budget", "40", "--out-dir", str(part), "--resume"]) == 2  # another seed
+    assert "seed was 1, now 2" in capsys.readouterr().err
+
+
+def test_cli_search_explains_bad_targets_and_spaces(capsys):
+    from roofline.cli import main
+
+    assert main(["search", "--device", "pixel6_cpu", "--target-ms", "5"]) == 2
+    assert "only has a ridge point" in capsys.readouterr().err
+    assert main(["search", "--space", "scaling:resnet50"]) == 2
+    assert "unknown zoo model 'resnet50'" in capsys.readouterr().err
