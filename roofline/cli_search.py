@@ -172,11 +172,11 @@ def add_commands(sub) -> None:
     s = sub.add_parser("search", help="latency-aware search (MnasNet reward) over a UIB or scaling space")
     s.add_argument("--space", default="uib", help="uib (default) or scaling:<zoo network>, e.g. scaling:mobilenet_v2")
     s.add_argument("--device", action="append", metavar="NAME",
-                   help=f"device name or spec .yaml; repeatable (default: {' and '.join(DEFAULT_DEVICES)})")  # fmt: skip
+                   help=f"device name or spec .yaml; repeatable (default {' and '.join(DEFAULT_DEVICES)})")  # fmt: skip
     s.add_argument("--target-ms", type=float, nargs="+", metavar="MS",
                    help="latency target(s): one for all devices or one per device (absolute devices only)")  # fmt: skip
     s.add_argument("--target-like", metavar="MODEL",
-                   help=f"target = this zoo network's latency on each device (default {DEFAULT_TARGET_MODEL})")  # fmt: skip
+                   help=f"target: a zoo network's latency on each device (default {DEFAULT_TARGET_MODEL})")  # fmt: skip
     s.add_argument("--strategy", choices=sorted(STRATEGIES), default="evolution", help="default evolution")
     s.add_argument("--budget", type=int, default=1000, help="candidates to evaluate (default 1000)")
     s.add_argument("--seed", type=int, default=0, help="the same seed repeats the same search (default 0)")

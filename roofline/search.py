@@ -173,8 +173,18 @@ def _evolution(space, evaluate, rng, population: int = 20, sample: int = 5) -> N
         pop.popleft()  # regularised: the oldest dies, not the worst
 
 
+def _require(module: str, strategy: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        package = module.split(".")[0].replace("sklearn", "scikit-learn")
+        raise InvalidParameterError(f"strategy {strategy!r} needs {package} (pip install 'roofline[search]')") from None
+
+
 def _nsga(space, evaluate, rng, sampler: str, population: int) -> None:
-    import optuna
+    optuna = _require("optuna", sampler)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cls = optuna.samplers.NSGAIISampler if sampler == "nsga2" else optuna.samplers.NSGAIIISampler
@@ -219,8 +229,8 @@ def _tinynets(space, evaluate, rng, samples: float = 0.5, ratios: int = 8) -> No
     """Sample ``samples`` of the budget; GP-fit resolution and depth of the accuracy-vs-MACs frontier
     against log MAC ratio; evaluate the snapped predictions (width from MACs ~ d w^2 r^2) over
     ``ratios`` MAC ratios, then climb: the unevaluated neighbours of the best so far, while budget remains."""
+    gaussian_process = _require("sklearn.gaussian_process", "tinynets")
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
     decisions = space.decisions()
@@ -240,7 +250,7 @@ def _tinynets(space, evaluate, rng, samples: float = 0.5, ratios: int = 8) -> No
     fits = {}
     for name, i, scale in (("resolution", ir, base[2]), ("depth", idp, 1.0)):
         values = np.array([decisions[i][1][seen[j][i]] for j in front], dtype=float) / scale
-        gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=int(rng.integers(2**31)))
+        gp = gaussian_process.GaussianProcessRegressor(kernel, normalize_y=True, random_state=int(rng.integers(2**31)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # few frontier points: bounds are often hit
             fits[name] = gp.fit(x, values)
