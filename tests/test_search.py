@@ -1,7 +1,9 @@
 """Search strategies against exhaustive optima, the multi-device check, resuming, and Pareto fronts.
 
-Stated margins (score of the best candidate found / exhaustive best, within the budget):
-random 2%, regularised evolution 0.5%, NSGA-II and NSGA-III 1% (300 of 32,768 candidates);
+Stated margins (the best candidate found within the budget: its score below the exhaustive best, and
+its rank among the 32,768 candidates; budget 300): random 0.5% and top 200, regularised evolution 0.1%
+and top 3, NSGA-II 0.5% and top 200, NSGA-III 0.5% and top 100 (the proxy is smooth: scores of the
+top few hundred candidates differ by under 0.5%, so the rank is the sharper test);
 TinyNets scaling 0.5% (48 of 384 scalings, soft constraint); AutoSlim 0.2 points of accuracy below
 the most accurate of the 729 channel configurations under the latency target (the paper's pure
 least-accuracy-drop rule misses by up to 1.1 points on these cases; see docs/search.md).
@@ -45,8 +47,9 @@ def problem():
     return space, reward, table
 
 
-@pytest.mark.parametrize("strategy,margin", [("random", 0.02), ("evolution", 0.005), ("nsga2", 0.01), ("nsga3", 0.01)])
-def test_strategies_get_within_their_margin_of_the_exhaustive_optimum(problem, strategy, margin):
+@pytest.mark.parametrize("strategy,margin,rank", [("random", 0.005, 200), ("evolution", 0.001, 3), ("nsga2", 0.005, 200),
+                                                  ("nsga3", 0.005, 100)])  # fmt: skip
+def test_strategies_get_within_their_margin_of_the_exhaustive_optimum(problem, strategy, margin, rank):
     space, reward, table = problem
     assert space.size == 32_768
     with warnings.catch_warnings():
@@ -54,7 +57,9 @@ def test_strategies_get_within_their_margin_of_the_exhaustive_optimum(problem, s
         df = search(space, reward, strategy=strategy, budget=300, seed=0)
         again = search(space, reward, strategy=strategy, budget=300, seed=0)
     assert len(df) <= 300 and df.genes.is_unique
-    assert df.attrs["best"]["score"] >= table.score.max() * (1 - margin)
+    found = df.attrs["best"]["score"]
+    assert found >= table.score.max() * (1 - margin)
+    assert (table.score > found + 1e-12).sum() < rank  # the best found ranks among the top `rank` of 32,768
     assert list(again.genes) == list(df.genes)  # repeatable with the seed
     assert list(df.columns[:5]) == ["step", "genes", "spec", "resolution", "accuracy"]
 
@@ -68,7 +73,7 @@ def test_tinynets_scaling_reaches_the_best_scaling():
     best = reward(cands).score.max()
     for seed in range(3):
         df = search(space, reward, strategy="tinynets", budget=48, seed=seed)
-        assert len(df) == 48 and df.attrs["best"]["score"] >= best * (1 - 0.005)
+        assert len(df) == 48 and df.attrs["best"]["score"] >= best * (1 - 0.005)  # measured: the optimum
     with pytest.raises(InvalidParameterError, match="needs a 'width' decision"):
         search(medium_space(), reward, strategy="tinynets", budget=10)
 
