@@ -183,11 +183,11 @@ def _require(module: str, strategy: str):
         raise InvalidParameterError(f"strategy {strategy!r} needs {package} (pip install 'roofline[search]')") from None
 
 
-def _nsga(space, evaluate, rng, sampler: str, population: int) -> None:
-    optuna = _require("optuna", sampler)
+def _nsga(space, evaluate, rng, name: str, population: int) -> None:
+    optuna = _require("optuna", name)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    cls = optuna.samplers.NSGAIISampler if sampler == "nsga2" else optuna.samplers.NSGAIIISampler
+    cls = optuna.samplers.NSGAIISampler if name == "nsga2" else optuna.samplers.NSGAIIISampler
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # NSGA-III is marked experimental
         sampler = cls(population_size=population, seed=int(rng.integers(2**31)))
