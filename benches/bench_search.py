@@ -72,9 +72,10 @@ def wall_times(args) -> None:
     devices = ["pixel6_cpu", "pixel8_edgetpu"]
     print(f"\nsearch wall time, budget {args.budget}, devices {' + '.join(devices)}, {args.repeats} seeds:")
     for strategy in ("random", "evolution", "nsga2", "nsga3", "autoslim", "tinynets"):
-        space = ScalingSpace("mobilenet_v2", widths=tuple(np.linspace(0.35, 1.5, 12).round(3)),
-                             depths=tuple(np.linspace(0.5, 1.5, 9).round(3)),
-                             resolutions=tuple(range(96, 257, 16))) if strategy == "tinynets" else UibSpace()  # fmt: skip
+        space = UibSpace()
+        if strategy == "tinynets":  # a scaling strategy: MobileNetV2 at 12 widths, 9 depths, 11 resolutions
+            widths, depths = tuple(np.linspace(0.35, 1.5, 12).round(3)), tuple(np.linspace(0.5, 1.5, 9).round(3))
+            space = ScalingSpace("mobilenet_v2", widths=widths, depths=depths, resolutions=tuple(range(96, 257, 16)))
         seconds, counts = [], []
         for seed in range(args.repeats):
             reward = Reward(Evaluator(devices, precision="int8"), [2.5e8, 3.0e9])  # fresh caches: cold start
