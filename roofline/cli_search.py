@@ -160,6 +160,11 @@ def write_outputs(df: pd.DataFrame, reward: Reward, out: Path, console) -> None:
         table.add_row(column.split(":", 1)[1], f"{best[column]:.4g} {unit}", f"{target:.4g} {unit}",
                       f"{best[column] / target:.2f}", str(len(front)))  # fmt: skip
     console.print(table)
+    over = [f"{c.split(':', 1)[1]} ({best[c] / t:.2f}x)" for c, t in zip(reward.latency_columns, reward.targets)
+            if best[c] > t]  # fmt: skip
+    if over:
+        console.print(f"[yellow]over target on {', '.join(over)}: the soft reward trades latency for accuracy, or "
+                      "the space cannot reach the target (try --constraint hard or another space)[/yellow]")  # fmt: skip
     label = "PROXY top-1 (fit to log MACs and log params, not a trained accuracy)" if proxy else "top-1"
     console.print(
         f"{label}: {best['accuracy']:.2f}%   reward {best['score']:.3f}   resolution {int(best['resolution'])}"

@@ -105,7 +105,8 @@ def search(space, score, strategy: str = "random", budget: int = 100, seed: int 
            **options) -> pd.DataFrame:  # fmt: skip
     """Evaluated candidates in order (step, genes, spec, resolution, metrics, score).
 
-    ``attrs`` holds ``best`` (the best row), the strategy, budget and seed. ``resume`` is an earlier
+    ``attrs`` holds ``best`` (the row with the best score, or the network a strategy picks: AutoSlim's
+    slimmed network), the strategy, budget and seed. ``resume`` is an earlier
     run's table (or CSV path) of the same space, score, strategy and seed; ``on_rows(rows, fresh=n)``
     is called after every batch (progress bars, incremental writing).
     """
@@ -117,9 +118,10 @@ def search(space, score, strategy: str = "random", budget: int = 100, seed: int 
         raise InvalidParameterError(f"budget must be >= 1, got {budget}")
     known = pd.read_csv(resume) if isinstance(resume, str) or hasattr(resume, "__fspath__") else resume
     evaluate = _Budget(space, score, budget, known, on_rows)
-    STRATEGIES[strategy](space, evaluate, np.random.default_rng(seed), **options)
+    pick = STRATEGIES[strategy](space, evaluate, np.random.default_rng(seed), **options)
     df = pd.DataFrame(evaluate.rows)
-    df.attrs.update(strategy=strategy, budget=budget, seed=seed, best=df.loc[df["score"].idxmax()].to_dict())
+    best = evaluate.seen[pick] if pick in evaluate.seen else df.loc[df["score"].idxmax()].to_dict()
+    df.attrs.update(strategy=strategy, budget=budget, seed=seed, best=dict(best))
     return df
 
 
@@ -299,7 +301,7 @@ def _macs(candidate) -> float:
 
 
 @register_strategy("autoslim")
-def _autoslim(space, evaluate, rng, device: int | str = 0, start=None, criterion: str = "drop_per_latency") -> None:
+def _autoslim(space, evaluate, rng, device: int | str = 0, start=None, criterion: str = "drop_per_latency"):
     """Greedy slimming on ``device`` (index or name among the score's latency columns) to its target:
     every channel decision (names ending in "width" or "expansion") starts at its widest option (the
     others at ``start``'s, default their last); each step evaluates every one-option narrower
@@ -324,14 +326,15 @@ def _autoslim(space, evaluate, rng, device: int | str = 0, start=None, criterion
     while evaluate.left > 0 and genes in evaluate.seen and evaluate.metric(genes, columns[j]) > target:
         narrower = [tuple(g - 1 if k == i else g for k, g in enumerate(genes)) for i in channels if genes[i] > 0]
         if not narrower:
-            return
+            break  # the narrowest network: the target is out of reach by slimming alone
         evaluate(narrower)
         done = [g for g in narrower if g in evaluate.seen]
         if not done:
-            return
+            break
         acc, lat = evaluate.metric(genes, "accuracy"), evaluate.metric(genes, columns[j])
         if criterion == "drop":
             genes = max(done, key=lambda g: evaluate.metric(g, "accuracy"))
         else:  # accuracy lost per latency saved
             genes = min(done, key=lambda g: (acc - evaluate.metric(g, "accuracy"))
                         / max(lat - evaluate.metric(g, columns[j]), 1e-12))  # fmt: skip
+    return genes  # the slimmed network (the first under the target, or the narrowest reached)
