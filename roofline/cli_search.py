@@ -164,7 +164,7 @@ def write_outputs(df: pd.DataFrame, reward: Reward, out: Path, console) -> None:
             if best[c] > t]  # fmt: skip
     if over:
         console.print(f"[yellow]over target on {', '.join(over)}: the soft reward trades latency for accuracy, or "
-                      "the space cannot reach the target (try --constraint hard or another space)[/yellow]")  # fmt: skip
+                      "the space cannot reach it (try --constraint hard or another space)[/yellow]")  # fmt: skip
     label = "PROXY top-1 (fit to log MACs and log params, not a trained accuracy)" if proxy else "top-1"
     console.print(
         f"{label}: {best['accuracy']:.2f}%   reward {best['score']:.3f}   resolution {int(best['resolution'])}"
