@@ -160,10 +160,15 @@ def test_inside_a_network_weights_come_cold_at_streaming_bandwidth():
 
     runner = get_runner("onnxruntime")
     model = kernel_model("gemm_m1_k1280_n1000_fp32")
-    warm, cold = (np.median(run_totals(runner.trace(model, runs=30, warmup=5, flush_bytes=f))) / 1e6
-                  for f in (0, 32 << 20))  # fmt: skip
     expected = roofline.count(model).weight_bytes.sum() / stream_bandwidth(runner)
-    assert 0.4 < (cold - warm) / expected < 2.5
+    ratios = []
+    for _ in range(3):  # a shared machine: a busy neighbour can blur one measurement, not three in a row
+        warm, cold = (np.median(run_totals(runner.trace(model, runs=30, warmup=5, flush_bytes=f))) / 1e6
+                      for f in (0, 32 << 20))  # fmt: skip
+        ratios.append((cold - warm) / expected)
+        if 0.4 < ratios[-1] < 2.5:
+            break
+    assert 0.4 < ratios[-1] < 2.5, ratios
 
 
 def test_symbolic_batch_is_bound_to_one_for_validation(tmp_path):
