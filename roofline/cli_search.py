@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from roofline import zoo
-from roofline.blocks import decode, encode, widen
 from roofline.errors import InvalidParameterError
 from roofline.fasteval import Evaluator
 from roofline.objectives import Reward
@@ -33,11 +32,6 @@ def parse_space(text: str):
     )
 
 
-def zoo_spec(name: str) -> tuple[str, int]:
-    m = zoo.get(name)
-    return encode(widen(decode(m.spec), m.width)), m.resolution
-
-
 def resolve_targets(ev: Evaluator, target_ms, target_like: str | None) -> np.ndarray:
     """Per-device targets: ``target_ms`` (one, or one per device; absolute devices only), else the
     latency of the zoo network ``target_like`` on each device."""
@@ -53,8 +47,8 @@ def resolve_targets(ev: Evaluator, target_ms, target_like: str | None) -> np.nda
                 "use --target-like MODEL (the latency of a zoo network on each device)"
             )
         return np.broadcast_to(np.asarray(target_ms, float), (len(ev.columns),)).copy()
-    spec, resolution = zoo_spec(target_like or DEFAULT_TARGET_MODEL)
-    return ev.latency([spec], resolution=resolution)[0]
+    model = zoo.get(target_like or DEFAULT_TARGET_MODEL)
+    return ev.latency([model.network_spec], resolution=model.resolution)[0]
 
 
 def _meta(args, reward: Reward) -> dict:

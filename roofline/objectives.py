@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from roofline import zoo
-from roofline.blocks import decode, network_cost, widen
+from roofline.blocks import network_cost
 from roofline.errors import InvalidParameterError, check_choice
 
 __all__ = ["Reward", "mnasnet_reward", "multi_device_reward", "proxy_accuracy", "PROXY_SOURCE", "SOFT", "HARD"]
@@ -55,7 +55,7 @@ def _proxy_fit() -> np.ndarray:
     for name in zoo.list_models():
         m = zoo.get(name)
         if m.top1 is not None:
-            macs, params = network_cost(widen(decode(m.spec), m.width), m.resolution)
+            macs, params = m.analytical()
             rows.append((np.log(macs), np.log(params), m.top1))
     x = np.array([(1.0, a, b) for a, b, _ in rows])
     y = np.array([t for *_, t in rows])

@@ -14,7 +14,7 @@ from importlib import resources
 import onnx
 import yaml
 
-from roofline.blocks import Block, decode, network_cost, widen
+from roofline.blocks import Block, decode, encode, network_cost, widen
 from roofline.builder import build_network
 from roofline.errors import InvalidParameterError, did_you_mean
 
@@ -37,6 +37,11 @@ class ZooModel:
     @property
     def blocks(self) -> list[Block]:
         return decode(self.spec)
+
+    @property
+    def network_spec(self) -> str:
+        """The canonical spec with the width multiplier applied: what ``build`` builds."""
+        return encode(widen(self.blocks, self.width))
 
     def reference(self, which: str) -> tuple[float, float]:
         """(value, tolerance) of the published ``params`` or ``macs``: 1%, or half a unit of the last

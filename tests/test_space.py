@@ -82,11 +82,10 @@ def test_mnasnet_reward_soft_and_hard_by_hand():
 
 
 def test_the_accuracy_proxy_is_monotone_in_size_and_near_the_zoo():
-    from roofline.blocks import encode, widen
     from roofline.objectives import proxy_accuracy
 
     def spec(m):
-        return encode(widen(decode(m.spec), m.width))
+        return m.network_spec
 
     zoo = [roofline.zoo.get(n) for n in roofline.zoo.list_models()]
     small = proxy_accuracy(spec(roofline.zoo.get("mobilenet_v2_050")), 224)
