@@ -166,9 +166,10 @@ def test_inside_a_network_weights_come_cold_at_streaming_bandwidth():
         warm, cold = (np.median(run_totals(runner.trace(model, runs=30, warmup=5, flush_bytes=f))) / 1e6
                       for f in (0, 32 << 20))  # fmt: skip
         ratios.append((cold - warm) / expected)
-        if 0.4 < ratios[-1] < 2.5:
+        if 0.25 < ratios[-1] < 3.0:
             break
-    assert 0.4 < ratios[-1] < 2.5, ratios
+    # the order of magnitude: alone on the machine 0.5-1.5; with another job running measured 0.32-0.38
+    assert 0.25 < ratios[-1] < 3.0, ratios
 
 
 def test_symbolic_batch_is_bound_to_one_for_validation(tmp_path):
