@@ -119,6 +119,7 @@ def write_outputs(df: pd.DataFrame, reward: Reward, out: Path, console) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import onnx
     from rich.table import Table
 
     from roofline import plot
@@ -128,9 +129,9 @@ def write_outputs(df: pd.DataFrame, reward: Reward, out: Path, console) -> None:
     best = pd.Series(df.attrs["best"])
     proxy = reward.accuracy_source == "proxy"
     fronts = [pareto_front(df, latency=c).assign(device=c.split(":", 1)[1]) for c in reward.latency_columns]
-    pd.concat(_csv_rows(f.to_dict("records")).assign(device=f.device.iloc[0]) for f in fronts).assign(
-        accuracy_source=reward.accuracy_source
-    ).to_csv(out / "pareto.csv", index=False)
+    _csv_rows(pd.concat(fronts).to_dict("records")).assign(accuracy_source=reward.accuracy_source).to_csv(
+        out / "pareto.csv", index=False
+    )
     fig, axes = plt.subplots(1, len(fronts), figsize=(6 * len(fronts), 4.5), layout="constrained", squeeze=False)
     for ax, column in zip(axes[0], reward.latency_columns):
         plot.plot_search(df, column, ax, picks={"best": best}, accuracy_source=reward.accuracy_source)
@@ -139,8 +140,6 @@ def write_outputs(df: pd.DataFrame, reward: Reward, out: Path, console) -> None:
     for key, value in {"roofline.spec": best["spec"], "roofline.resolution": str(int(best["resolution"])),
                        "roofline.accuracy_source": reward.describe()["accuracy_source"]}.items():  # fmt: skip
         model.metadata_props.add(key=key, value=value)
-    import onnx
-
     onnx.save(model, out / "best.onnx")
     zoo_names = [n for n in zoo.list_models() if n.startswith("mnv4")]
     swept = sweep({"search best": model, **{n: n for n in zoo_names}}, reference="search best")

@@ -236,14 +236,14 @@ def _tinynets(space, evaluate, rng, samples: float = 0.5, ratios: int = 8) -> No
     from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
     decisions = space.decisions()
-    iw, idp, ir = (_decision_index(space, n) for n in ("width", "depth", "resolution"))
-    options = [np.asarray(decisions[i][1], dtype=float) for i in (iw, idp, ir)]
-    base = (1.0, 1.0, float(getattr(space, "base_resolution", max(options[2]))))
-    base_macs = _macs(space.candidate(_nearest(space, base)))
+    _, idp, ir = (_decision_index(space, n) for n in ("width", "depth", "resolution"))  # all three needed
+    base = (1.0, 1.0, float(getattr(space, "base_resolution", max(decisions[ir][1]))))
+    base_cand = space.candidate(_nearest(space, base))
+    base_macs = _macs(base_cand.spec, base_cand.resolution)
     sizes = _sizes(space)
     evaluate([_random_genes(rng, sizes) for _ in range(max(2, int(evaluate.left * samples)))])
     seen = list(evaluate.seen)
-    ratio = np.array([_macs(space.candidate(g)) / base_macs for g in seen])
+    ratio = np.array([_macs(evaluate.seen[g]["spec"], evaluate.seen[g]["resolution"]) / base_macs for g in seen])
     acc = np.array([evaluate.metric(g, "accuracy") for g in seen])
     order = np.argsort(ratio)
     front = order[np.r_[True, acc[order][1:] > np.maximum.accumulate(acc[order])[:-1]]]  # the frontier
@@ -279,10 +279,11 @@ def _climb(evaluate, sizes) -> None:
 
 def _nearest(space, wdr) -> tuple[int, ...]:
     """Genes of the options nearest (in log) to (width, depth, resolution); other decisions at 0."""
-    genes = [0] * len(space.decisions())
+    decisions = space.decisions()
+    genes = [0] * len(decisions)
     for name, value in zip(("width", "depth", "resolution"), wdr):
         i = _decision_index(space, name)
-        opts = np.asarray(space.decisions()[i][1], dtype=float)
+        opts = np.asarray(decisions[i][1], dtype=float)
         genes[i] = int(np.argmin(np.abs(np.log(opts) - math.log(max(value, 1e-9)))))
     return tuple(genes)
 
@@ -296,8 +297,8 @@ def _neighbours(genes, sizes) -> list[tuple[int, ...]]:
     return out
 
 
-def _macs(candidate) -> float:
-    return float(network_cost(candidate.spec, candidate.resolution)[0])
+def _macs(spec: str, resolution: int) -> float:
+    return float(network_cost(spec, int(resolution))[0])
 
 
 @register_strategy("autoslim")
