@@ -18,6 +18,7 @@ from onnx import TensorProto
 
 from roofline.errors import ModelLoadError
 from roofline.graph import Graph, Node, Tensor
+from roofline.tflite_ops import ACTIVATIONS, OpContext, translate
 
 __all__ = ["is_tflite", "load_tflite"]
 
@@ -26,23 +27,6 @@ _ELEM = {0: TensorProto.FLOAT, 1: TensorProto.FLOAT16, 2: TensorProto.INT32, 3: 
          10: TensorProto.DOUBLE, 18: TensorProto.BFLOAT16}  # fmt: skip
 _NP = {TensorProto.INT32: np.int32, TensorProto.INT64: np.int64, TensorProto.FLOAT: np.float32}
 _NCHW = (0, 3, 1, 2)  # NCHW axis i holds NHWC axis _NCHW[i]
-_ACTIVATIONS = {0: None, 1: "Relu", 2: "ReluN1To1", 3: "Relu6", 4: "Tanh", 5: "SignBit"}
-# TFLite builtin -> ONNX op type, for operators whose semantics need no attribute translation
-_SAME = {
-    "ADD": "Add", "SUB": "Sub", "MUL": "Mul", "DIV": "Div", "MAXIMUM": "Max", "MINIMUM": "Min", "POW": "Pow",
-    "SQUARED_DIFFERENCE": "Sub", "LOGISTIC": "Sigmoid", "TANH": "Tanh", "RELU": "Relu", "RELU6": "Clip",
-    "RELU_N1_TO_1": "Clip", "HARD_SWISH": "HardSwish", "LEAKY_RELU": "LeakyRelu", "PRELU": "PRelu", "GELU": "Gelu",
-    "EXP": "Exp", "SQRT": "Sqrt", "RSQRT": "Sqrt", "ABS": "Abs", "NEG": "Neg", "SQUARE": "Mul", "ELU": "Elu",
-    "RESHAPE": "Reshape", "SQUEEZE": "Squeeze", "EXPAND_DIMS": "Unsqueeze", "QUANTIZE": "QuantizeLinear",
-    "DEQUANTIZE": "DequantizeLinear", "PAD": "Pad", "PADV2": "Pad", "MIRROR_PAD": "Pad", "TRANSPOSE": "Transpose",
-    "BATCH_MATMUL": "MatMul", "RESIZE_BILINEAR": "Resize", "RESIZE_NEAREST_NEIGHBOR": "Resize", "SLICE": "Slice",
-    "STRIDED_SLICE": "Slice", "GATHER": "Gather", "CAST": "Cast", "SPLIT": "Split", "SPLIT_V": "Split",
-    "PACK": "Concat", "TILE": "Tile", "SOFTMAX": "Softmax", "LOG_SOFTMAX": "LogSoftmax", "ADD_N": "Sum",
-    "DEPTH_TO_SPACE": "DepthToSpace", "SPACE_TO_DEPTH": "SpaceToDepth", "BROADCAST_TO": "Expand",
-    "ARG_MAX": "ArgMax", "ARG_MIN": "ArgMin",
-}  # fmt: skip
-_REDUCE = {"MEAN": "ReduceMean", "SUM": "ReduceSum", "REDUCE_MAX": "ReduceMax", "REDUCE_MIN": "ReduceMin",
-           "REDUCE_PROD": "ReduceProd"}  # fmt: skip
 
 
 def is_tflite(data: bytes) -> bool:
@@ -102,63 +86,12 @@ def load_tflite(data: bytes, where: str = "<bytes>") -> Graph:
         outs = [name_of(i) for i in op.outputs]
         opts = op.builtinOptions
         node_name = f"{builtin.lower()}_{k}:{outs[0] if outs else ''}"
-        op_type, attrs, ins = _translate(builtin, opts, ins, tensors, four_d, values)
+        op_type, attrs, ins = translate(OpContext(builtin, opts, ins, outs, tensors, four_d, values))
         act = getattr(opts, "fusedActivationFunction", 0) if opts is not None else 0
         if act:
-            attrs["fused_activation"] = _ACTIVATIONS.get(act, str(act))
+            attrs["fused_activation"] = ACTIVATIONS.get(act, str(act))
         nodes.append(Node(node_name, op_type, "", attrs, tuple(tensors.get(n) if n else None for n in ins),
                           tuple(tensors[n] for n in outs)))  # fmt: skip
     return Graph(name=(sub.name.decode() if isinstance(sub.name, bytes) else sub.name) or "tflite", nodes=nodes,
                  tensors=tensors, inputs=[name_of(i) for i in sub.inputs], outputs=[name_of(i) for i in sub.outputs],
                  opset=0, values=values)  # fmt: skip
-
-
-def _axis(a: int, rank: int, is_4d: bool) -> int:
-    a = a % rank if rank else a
-    return _NCHW.index(a) if is_4d else a
-
-
-def _translate(builtin, opts, ins, tensors, four_d, values):
-    """(ONNX op type, attributes, inputs) of one TFLite operator."""
-    x = ins[0] if ins else None
-    if builtin in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        w = tensors[ins[1]]
-        o, kh, kw, i = w.shape  # TFLite filters: OHWI (depthwise: 1 x kh x kw x C*multiplier)
-        cin = tensors[x].shape[1]
-        depthwise = builtin == "DEPTHWISE_CONV_2D"
-        shape = (i, 1, kh, kw) if depthwise else (o, i, kh, kw)
-        tensors[ins[1]] = Tensor(w.name, shape, w.elem_type, True)
-        group = cin if depthwise else cin // i
-        attrs = {"kernel_shape": [kh, kw], "strides": [opts.strideH, opts.strideW], "group": group,
-                 "dilations": [opts.dilationHFactor or 1, opts.dilationWFactor or 1],
-                 "auto_pad": "SAME_UPPER" if opts.padding == 0 else "VALID"}  # fmt: skip
-        return "Conv", attrs, ins
-    if builtin == "TRANSPOSE_CONV":  # inputs: output shape, filter (OHWI), input, bias
-        w = tensors[ins[1]]
-        o, kh, kw, i = w.shape
-        tensors[ins[1]] = Tensor(w.name, (i, o, kh, kw), w.elem_type, True)
-        attrs = {"kernel_shape": [kh, kw], "strides": [opts.strideH, opts.strideW]}
-        return "ConvTranspose", attrs, [ins[2], ins[1], *(ins[3:4] if len(ins) > 3 else [])]
-    if builtin == "FULLY_CONNECTED":
-        t = tensors[x]
-        k = tensors[ins[1]].shape[-1]
-        flat = f"{x}:as_{t.numel // k}x{k}"  # TFLite flattens the input to (rows, K)
-        tensors.setdefault(flat, Tensor(flat, (t.numel // k, k), t.elem_type, t.const))
-        return "Gemm", {"transB": 1}, [flat, *ins[1:]]
-    if builtin in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"):
-        attrs = {"kernel_shape": [opts.filterHeight, opts.filterWidth], "strides": [opts.strideH, opts.strideW],
-                 "auto_pad": "SAME_UPPER" if opts.padding == 0 else "VALID"}  # fmt: skip
-        return {"MAX_POOL_2D": "MaxPool"}.get(builtin, "AveragePool"), attrs, ins
-    if builtin in _REDUCE:
-        rank = len(tensors[x].shape)
-        axes = values.get(ins[1]) if len(ins) > 1 else None
-        attrs = {"keepdims": int(bool(getattr(opts, "keepDims", False)))}
-        if axes is not None:
-            attrs["axes"] = sorted(_axis(int(a), rank, x in four_d) for a in np.atleast_1d(axes))
-        return _REDUCE[builtin], attrs, ins[:1]
-    if builtin == "CONCATENATION":
-        rank = len(tensors[ins[0]].shape)
-        return "Concat", {"axis": _axis(opts.axis, rank, ins[0] in four_d)}, ins
-    if builtin in _SAME:
-        return _SAME[builtin], {}, ins
-    return f"TFLITE_{builtin}", {}, ins
