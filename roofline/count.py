@@ -24,7 +24,7 @@ __all__ = ["count", "totals", "price", "Layers", "COLUMNS"]
 #: columns of the layer table, in order
 COLUMNS = [
     "name", "op_type", "fused", "kind", "input_shapes", "weight_shapes", "output_shapes", "macs", "flops", "params",
-    "weight_bytes", "input_bytes", "output_bytes", "bytes", "intensity_macs_per_byte", "nodes",
+    "sparsity", "weight_bytes", "input_bytes", "output_bytes", "bytes", "intensity_macs_per_byte", "nodes",
 ]  # fmt: skip
 _ROLES = ("weight_bytes", "input_bytes", "output_bytes")
 # the columns that do not depend on the precision
@@ -123,6 +123,9 @@ def _row(graph: Graph, costs: list[Cost], layer: Layer, outputs: set[str]) -> tu
         elems, elem_type = layer.bias
         weights.append((Tensor("<folded bias>", (elems,), elem_type, True), elems))
     activations = [(t, e) for t, e in reads.values() if not t.const]
+    # a sparse weight (TFLite DENSIFY) is counted dense: MACs and bytes as executed; its share of zeros apart
+    dense = sum(e for t, e in weights)
+    zeros = sum(e * graph.sparsity.get(t.name, 0.0) for t, e in weights)
     anchor = costs[members[0]]
     row = {
         "name": nodes[0].name,
@@ -134,6 +137,7 @@ def _row(graph: Graph, costs: list[Cost], layer: Layer, outputs: set[str]) -> tu
         "output_shapes": ", ".join(t.shape_str() for t, _ in writes.values()),
         "macs": np.nan if anchor.kind == "unknown" else sum(costs[i].macs for i in members),
         "params": sum(params.values()),
+        "sparsity": zeros / dense if dense else 0.0,
         "nodes": tuple(n.name for n in nodes),
     }
     return row, [_traffic(weights), _traffic(activations), _traffic(writes.values())], params

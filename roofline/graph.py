@@ -80,6 +80,10 @@ class Node:
     attrs: Mapping[str, object]
     inputs: tuple[Tensor | None, ...]
     outputs: tuple[Tensor, ...]
+    #: "" exact; "upper": sizes are upper bounds of data-dependent sizes; "lower": one iteration of a
+    #: loop whose trip count is known only at run time
+    bound: str = ""
+    repeat: int = 1  # runs this many times per inference (a loop body with a constant trip count)
 
     def input(self, i: int) -> Tensor | None:
         return self.inputs[i] if i < len(self.inputs) else None
@@ -102,6 +106,8 @@ class Graph:
     # values of the small constants (<= _MAX_VALUE_ELEMS elements) that running nodes read: axes, pads,
     # target shapes, scalars; what single-layer kernels are rebuilt from
     values: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # sparse weights (TFLite): tensor name -> share of its elements that are not stored
+    sparsity: dict[str, float] = field(default_factory=dict, repr=False)
 
     @cached_property
     def consumers(self) -> dict[str, list[int]]:
@@ -422,9 +428,7 @@ def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int]
     if tflite is not None:
         from roofline.tflite import load_tflite
 
-        if input_shapes:
-            raise ModelLoadError(f"{tflite[1]}: TFLite models have static shapes; input_shapes does not apply")
-        return load_tflite(*tflite)
+        return load_tflite(*tflite, input_shapes=input_shapes)
     proto, base_dir = _read_model(model)
     _sort_topologically(proto.graph)
     if proto.functions:  # exporters (torch dynamo) may emit model-local functions: count their bodies
