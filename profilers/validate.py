@@ -27,7 +27,8 @@ PREDICTORS = ("roofline", "calibrated", "lut")
 
 
 def validate(models: dict, lut_path, host: DeviceSpec, runner: OrtRunner | None = None, progress: bool = True,
-             kernel_options: dict | None = None, measure_options: dict | None = None) -> pd.DataFrame:  # fmt: skip
+             kernel_options: dict | None = None, measure_options: dict | None = None,
+             on_unknown: str = "raise") -> pd.DataFrame:  # fmt: skip
     """Predict and measure each model of ``{name: model}``; one row per model.
 
     Columns: model, measured_ms, p10_ms, p90_ms, cv, noisy, then ``<predictor>_ms`` and
@@ -39,6 +40,8 @@ def validate(models: dict, lut_path, host: DeviceSpec, runner: OrtRunner | None 
     runner = runner or OrtRunner(threads=1)
     kernel_options = kernel_options or {"runs": 30, "warmup": 10}
     models = {name: static_batch(model) for name, model in models.items()}
+    for model in models.values():  # before anything is measured: an op without a rule stops here unless reported
+        roofline.count(model, on_unknown=on_unknown)
     keys: dict[str, str] = {}
     for model in models.values():
         keys.update(kernels_of(model, style="generic"))

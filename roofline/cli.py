@@ -14,11 +14,10 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from roofline import zoo
 from roofline.count import count, totals
 from roofline.devices import device_table, load_device
 from roofline.dtypes import PRECISION_BYTES
-from roofline.errors import InvalidParameterError, ModelLoadError, RooflineError
+from roofline.errors import InvalidParameterError, RooflineError
 from roofline.fuse import FUSE_MODES
 from roofline.simulate import predict
 
@@ -54,12 +53,14 @@ def _shapes(items: list[str]) -> dict[str, tuple[int, ...] | int]:
 
 
 def _model(arg: str):
-    """A model file, or the name of a built-in zoo network."""
-    if not Path(arg).exists() and arg in zoo.list_models():
-        return zoo.build(arg)
-    if not Path(arg).exists() and not arg.endswith((".onnx", ".tflite")) and "/" not in arg:
-        raise ModelLoadError(f"model {arg!r} is neither a file nor a built-in network ({', '.join(zoo.list_models())})")
-    return arg
+    """A model file, or the name of a built-in zoo network (which ``load_graph`` resolves)."""
+    from roofline.graph import _zoo_network
+
+    return _zoo_network(arg)
+
+
+def _on_unknown(args) -> str:
+    return "report" if args.report_unknown else "raise"
 
 
 def _cmd_count(args) -> int:
@@ -69,7 +70,7 @@ def _cmd_count(args) -> int:
         args.weight_dtype,
         args.activation_dtype,
         args.fuse,
-        "report" if args.report_unknown else "raise",
+        _on_unknown(args),
     )
     if args.csv:
         table.to_csv(args.csv, index=False)
@@ -151,7 +152,12 @@ def _print_prediction(pred, label: str, layers: int = 0) -> None:
 def _cmd_predict(args) -> int:
     devices = args.device or None
     pred = predict(
-        _model(args.model), devices, precision=args.precision, fuse=args.fuse, input_shapes=_shapes(args.input_shape)
+        _model(args.model),
+        devices,
+        precision=args.precision,
+        fuse=args.fuse,
+        input_shapes=_shapes(args.input_shape),
+        on_unknown=_on_unknown(args),
     )
     if args.csv:
         pred.totals.to_csv(args.csv)
@@ -212,7 +218,8 @@ def _cmd_default(args) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="roofline",
-        description="Per-layer MACs and bytes of ONNX models, and their roofline latency on mobile and edge devices. "
+        description="Per-layer MACs and bytes of ONNX and TFLite models, and their roofline latency on mobile and edge "
+        "devices. "
         "With no command, runs the MobileNetV4 ridge-point sweep of the built-in networks on the built-in devices "
         "(a PNG, a CSV and a table in ./roofline-out).",
     )
@@ -221,7 +228,9 @@ def _parser() -> argparse.ArgumentParser:
     dtypes = sorted(PRECISION_BYTES)
 
     def model_args(sp, fuse_default):
-        sp.add_argument("model", help="an .onnx file, or a built-in network name (e.g. mobilenet_v2)")
+        sp.add_argument(
+            "model", help="an ONNX (.onnx) or TFLite (.tflite) file, or a built-in network name (e.g. mobilenet_v2)"
+        )
         sp.add_argument(
             "--fuse",
             choices=FUSE_MODES,
@@ -236,17 +245,15 @@ def _parser() -> argparse.ArgumentParser:
             help="fix an input shape (input=1x3x224x224) or a symbolic dimension (batch=1); repeatable",
         )
 
+    from roofline.cli_sweep import report_unknown_arg
+
     c = sub.add_parser("count", help="per-layer MACs, parameters and bytes of a model")
     model_args(c, "none")
     c.add_argument("--weight-dtype", choices=dtypes, help="count float weights at this precision (default: as stored)")
     c.add_argument(
         "--activation-dtype", choices=dtypes, help="count float activations at this precision (default: as stored)"
     )
-    c.add_argument(
-        "--report-unknown",
-        action="store_true",
-        help="keep ops without a counting rule as 'unknown' rows instead of failing",
-    )
+    report_unknown_arg(c)
     c.add_argument("--csv", metavar="FILE", help="also write the full layer table as CSV")
     c.add_argument(
         "--top", type=int, metavar="N", help="show only the N layers with the most MACs (or bytes, see --sort)"
@@ -265,6 +272,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--precision", choices=dtypes, help="precision on every device (default: each device's own)")
     pr.add_argument("--layers", type=int, default=0, metavar="N", help="also show the N slowest layers per device")
     pr.add_argument("--csv", metavar="FILE", help="also write the per-device totals as CSV")
+    report_unknown_arg(pr)
     pr.set_defaults(func=_cmd_predict)
 
     d = sub.add_parser("devices", help="list the built-in device specs, or show one")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from roofline.cli_sweep import DEFAULT_OUT, _console, _plt
+from roofline.cli_sweep import DEFAULT_OUT, _console, _plt, report_unknown_arg
 from roofline.errors import InvalidParameterError
 
 DEFAULT_LUT = f"{DEFAULT_OUT}/host_lut.csv"
@@ -159,7 +159,8 @@ def cmd_validate(args) -> int:
         raise InvalidParameterError(f"validate --device {args.device!r}: only 'host' (this machine) can be measured")
     runner = _runner(args)
     df = validate(_models(args.models), args.lut, _host_spec(args), runner=runner,
-                  kernel_options={"runs": args.runs, "warmup": args.warmup})  # fmt: skip
+                  kernel_options={"runs": args.runs, "warmup": args.warmup},
+                  on_unknown="report" if args.report_unknown else "raise")  # fmt: skip
     table = Table(title=f"predicted vs measured on this machine ({args.threads} thread(s))")
     for col in ("model", "measured ms", "cv", *(f"{p} ms (err)" for p in PREDICTORS), "LUT share"):
         table.add_column(col, justify="left" if col == "model" else "right")
@@ -215,7 +216,7 @@ def add_commands(sub) -> None:
 
     lut = sub.add_parser("lut", help="build a latency LUT of the kernels of models (resumable)")
     lut.add_argument("action", choices=("build",))
-    lut.add_argument("models", nargs="*", help="zoo names or .onnx files")
+    lut.add_argument("models", nargs="*", help="zoo names, ONNX (.onnx) or TFLite (.tflite) files")
     lut.add_argument("--zoo", action="store_true", help="every zoo network")
     lut.add_argument("--sample", type=int, default=0, help="add N random conv/FC configurations (structured keys)")
     lut.add_argument("--runtime", choices=("onnxruntime", "litert"), default="onnxruntime",
@@ -234,11 +235,12 @@ def add_commands(sub) -> None:
     c.set_defaults(func=cmd_calibrate)
 
     v = sub.add_parser("validate", help="measure models end to end and compare with the predictions")
-    v.add_argument("models", nargs="+", help="zoo names or .onnx files")
+    v.add_argument("models", nargs="+", help="zoo names, ONNX (.onnx) or TFLite (.tflite) files")
     v.add_argument("--device", default="host", help="where to measure (only 'host')")
     v.add_argument("--spec", help="the measured host spec for the raw roofline (default: profile now)")
     v.add_argument("--out-dir", default=DEFAULT_OUT, help=f"where the CSV and plot go (default ./{DEFAULT_OUT})")
     v.add_argument("-o", "--output", help="the scatter plot's path")
     kernel_args(v)
     runner_args(v)
+    report_unknown_arg(v)
     v.set_defaults(func=cmd_validate)

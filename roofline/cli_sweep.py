@@ -77,6 +77,7 @@ def cmd_sweep(args) -> int:
         sweep_grid(args.max_ridge, args.precision),
         args.precision,
         args.reference,
+        on_unknown="report" if args.report_unknown else "raise",
     )
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -159,11 +160,22 @@ def cmd_zoo(args) -> int:
     return 0
 
 
+def report_unknown_arg(sp) -> None:
+    """The ``--report-unknown`` flag of every command that counts models."""
+    sp.add_argument(
+        "--report-unknown",
+        action="store_true",
+        help="keep ops without a counting rule as 'unknown' rows (bytes only, no MACs) instead of failing",
+    )
+
+
 def add_commands(sub) -> None:
     dtypes = sorted(PRECISION_BYTES)
 
     s = sub.add_parser("sweep", help="the MobileNetV4 ridge-point sweep: PNG, CSV and a table (default: the zoo)")
-    s.add_argument("models", nargs="*", help="zoo names or .onnx files (default: every zoo network)")
+    s.add_argument(
+        "models", nargs="*", help="zoo names, ONNX (.onnx) or TFLite (.tflite) files (default: every zoo network)"
+    )
     s.add_argument(
         "--reference", default="mobilenet_v2", help="latency is relative to this model (default mobilenet_v2)"
     )
@@ -172,11 +184,12 @@ def add_commands(sub) -> None:
     s.add_argument("--out-dir", default=DEFAULT_OUT, help=f"where the PNG and CSV go (default ./{DEFAULT_OUT})")
     s.add_argument("-o", "--output", help="the figure's path (.png, .svg, .pdf)")
     s.add_argument("--csv", help="the tidy CSV's path")
+    report_unknown_arg(s)
     s.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("plot", help="write a figure: sweep, roofline, breakdown or pareto")
     p.add_argument("figure", choices=("sweep", "roofline", "breakdown", "pareto"))
-    p.add_argument("model", nargs="?", help="a zoo name or .onnx file (roofline, breakdown)")
+    p.add_argument("model", nargs="?", help="a zoo name, an ONNX or TFLite file (roofline, breakdown)")
     p.add_argument("--models", nargs="*", help="models for the sweep (default: the zoo)")
     p.add_argument("--device", action="append", help="device(s) to show (roofline: one; breakdown/pareto: several)")
     p.add_argument("--ridge", type=float, help="pareto: the ridge point (instead of a device)")

@@ -137,6 +137,21 @@ def _read_model(model: ModelLike) -> tuple[onnx.ModelProto, str | None]:
     raise ModelLoadError(f"the 'model' parameter must be a path, bytes or onnx.ModelProto, got {type(model).__name__}")
 
 
+def _zoo_network(model):
+    """A built-in network's name (``"mobilenet_v2"``) as its built ONNX model; anything else as it is."""
+    if isinstance(model, str) and not Path(model).exists() and not model.endswith((".onnx", ".tflite")):
+        from roofline import zoo  # the zoo builds through onnx.helper only: no import circle
+
+        if model in zoo.list_models():
+            return zoo.build(model)
+        if "/" not in model and "\\" not in model:
+            raise ModelLoadError(
+                f"model {model!r} is neither a file nor a built-in network{did_you_mean(model, zoo.list_models())}; "
+                f"built-in: {', '.join(zoo.list_models())}"
+            )
+    return model
+
+
 def _tflite(model: ModelLike) -> tuple[bytes, str] | None:
     """The bytes of a TFLite model (and where they come from), or None for anything else."""
     if isinstance(model, (bytes, bytearray)) and bytes(model[4:8]) == b"TFL3":
@@ -418,12 +433,14 @@ def _same_shapes(proto: onnx.ModelProto, infos) -> bool:
 
 
 def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int] | None = None) -> Graph:
-    """Load ``model`` (path, bytes or ModelProto), fix its input shapes and infer every other shape.
+    """Load ``model`` (path, bytes, ModelProto or a built-in network's name), fix its input shapes and
+    infer every other shape.
 
     External data is never read: counting needs only the shapes and element types of initializers,
     which the model file holds even when the weights live elsewhere. A TFLite flatbuffer (``.tflite``
     path or bytes) loads through ``roofline.tflite``.
     """
+    model = _zoo_network(model)
     tflite = _tflite(model)
     if tflite is not None:
         from roofline.tflite import load_tflite

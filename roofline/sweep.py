@@ -24,7 +24,7 @@ __all__ = ["sweep", "device_ridge_points", "stage_breakdown", "pareto", "DEFAULT
 DEFAULT_RIDGE_POINTS = np.arange(0.0, 501.0)
 
 
-def _tables(models, precision: str, fuse: str) -> dict[str, pd.DataFrame]:
+def _tables(models, precision: str, fuse: str, on_unknown: str = "raise") -> dict[str, pd.DataFrame]:
     """Layer tables by label, from zoo names, files, ModelProtos or layer tables (a dict gives labels)."""
     if models is None:
         models = zoo.list_models()
@@ -36,8 +36,7 @@ def _tables(models, precision: str, fuse: str) -> dict[str, pd.DataFrame]:
         if isinstance(m, pd.DataFrame):
             out[label] = m
             continue
-        source = zoo.build(m) if isinstance(m, str) and m in zoo.list_models() else m
-        out[label] = count(source, weight_dtype=precision, activation_dtype=precision, fuse=fuse)
+        out[label] = count(m, weight_dtype=precision, activation_dtype=precision, fuse=fuse, on_unknown=on_unknown)
     if not out:
         raise InvalidParameterError("sweep needs at least one model")
     return out
@@ -45,7 +44,7 @@ def _tables(models, precision: str, fuse: str) -> dict[str, pd.DataFrame]:
 
 def _label(model) -> str:
     if isinstance(model, str):
-        return model.rsplit("/", 1)[-1].removesuffix(".onnx")
+        return model.rsplit("/", 1)[-1].removesuffix(".onnx").removesuffix(".tflite")
     if isinstance(model, pd.DataFrame):
         return str(model.attrs.get("model", "model"))
     return getattr(getattr(model, "graph", None), "name", None) or "model"
@@ -67,6 +66,7 @@ def sweep(
     precision: str = "int8",
     reference: str | None = None,
     fuse: str = "runtime",
+    on_unknown: str = "raise",
 ) -> pd.DataFrame:
     """Latency of each model at each ridge point, as a tidy DataFrame.
 
@@ -77,6 +77,7 @@ def sweep(
         precision: element size for weights and activations (the paper uses int8).
         reference: a model label; ``relative_latency`` is then latency / reference latency at each RP.
         fuse: layer view, as in ``count`` (the fused view is what a runtime executes).
+        on_unknown: as in ``count``: "report" prices ops without a counting rule by their bytes alone.
 
     Returns:
         Columns model, ridge_macs_per_byte, latency_mac_equiv (latency x PeakMACs), relative_latency,
@@ -84,7 +85,7 @@ def sweep(
         ridge points at ``precision``, for marking on plots.
     """
     rp = DEFAULT_RIDGE_POINTS if ridge_points is None else np.asarray(ridge_points, dtype=float).ravel()
-    tables = _tables(models, precision, fuse)
+    tables = _tables(models, precision, fuse, on_unknown)
     if reference is not None and reference not in tables:
         raise InvalidParameterError(f"reference {reference!r} is not one of the swept models {list(tables)}")
     frames = []

@@ -133,6 +133,39 @@ def test_unknown_op_can_be_reported(tmp_path, capsys):
     onnx.save(model, path)
     assert main(["count", str(path), "--report-unknown"]) == 0
     assert "unknown ops (no MACs counted): Frobnicate" in capsys.readouterr().out
+    # every command that counts takes the same flag: without it, one line and exit 2
+    for argv in (["predict", str(path), "--device", "pixel6_cpu"],
+                 ["sweep", str(path), "--max-ridge", "5", "--out-dir", str(tmp_path / "s")]):  # fmt: skip
+        assert main(argv) == 2
+        assert "no counting rule for op type x.y::Frobnicate" in capsys.readouterr().err
+        assert main([*argv, "--report-unknown"]) == 0
+    assert (tmp_path / "s" / "roofline_sweep.csv").exists()
+
+
+def test_validate_refuses_unknown_ops_before_measuring(tmp_path, capsys):
+    path = tmp_path / "u.onnx"
+    model = make_model([helper.make_node("Frobnicate", ["x"], ["y"], domain="x.y")], [("x", (1, 4), "f32")])
+    model.opset_import.append(helper.make_opsetid("x.y", 1))
+    onnx.save(model, path)
+    assert main(["validate", str(path), "--lut", str(tmp_path / "lut.csv"), "--spec", "pixel6_cpu"]) == 2
+    assert "no counting rule" in capsys.readouterr().err and not (tmp_path / "lut.csv").exists()
+
+
+def test_every_model_command_says_onnx_or_tflite(capsys):
+    for command in ("count", "predict", "sweep", "validate", "lut", "plot"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "TFLite" in capsys.readouterr().out, command
+
+
+def test_python_api_takes_zoo_names_like_the_cli():
+    import roofline
+    from roofline.errors import ModelLoadError
+
+    assert roofline.totals(roofline.count("mobilenet_v2"))["macs"] == 300_774_272
+    assert roofline.predict("mobilenet_v2", "pixel6_cpu").totals.latency_mac_equiv.iloc[0] > 0
+    with pytest.raises(ModelLoadError, match="did you mean 'mobilenet_v2'"):
+        roofline.count("mobilenet_v9")
 
 
 def test_ci_runs_the_readme_test_command():
