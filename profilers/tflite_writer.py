@@ -14,7 +14,8 @@ from roofline.errors import InvalidParameterError
 
 __all__ = ["TfliteWriter", "tflite_kernel", "example_network"]
 
-_TYPES = {"fp32": (0, np.float32), "int32": (2, np.int32), "int8": (9, np.int8), "int64": (4, np.int64)}
+_TYPES = {"fp32": (0, np.float32), "fp16": (1, np.float16), "int32": (2, np.int32), "int8": (9, np.int8),
+          "int64": (4, np.int64), "bool": (6, np.bool_)}  # fmt: skip
 _ACT = {None: 0, "relu": 1, "relu6": 3}
 
 
@@ -27,15 +28,20 @@ def _schema():
 
 
 class TfliteWriter:
-    """Build one subgraph: tensors (with data for weights), operators, then ``finish`` to bytes."""
+    """Build subgraphs: tensors (with data for weights), operators, then ``finish`` to bytes. The first
+    subgraph is the model's; ``subgraph`` closes one and starts the next (control-flow branches)."""
 
     def __init__(self):
         s = self.s = _schema()
         self.tensors, self.ops, self.codes, self.buffers = [], [], [], [s.BufferT()]  # buffer 0: empty
+        self.done = []  # closed subgraphs
 
-    def tensor(self, shape, dtype="fp32", data=None, scale=None, zero_point=0, axis=0, name=None) -> int:
+    def tensor(self, shape, dtype="fp32", data=None, scale=None, zero_point=0, axis=0, name=None,
+               signature=None) -> int:  # fmt: skip
+        """A tensor; ``signature`` is its shape_signature (-1 for a dynamic dimension)."""
         t = self.s.TensorT()
         t.shape, t.type, t.name = list(shape), _TYPES[dtype][0], name or f"t{len(self.tensors)}"
+        t.shapeSignature = list(signature) if signature is not None else None
         t.buffer = 0
         if data is not None:
             b = self.s.BufferT()
@@ -51,9 +57,10 @@ class TfliteWriter:
         self.tensors.append(t)
         return len(self.tensors) - 1
 
-    def op(self, name: str, inputs, outputs, options_type: str | None = None, **options) -> None:
+    def op(self, name: str, inputs, outputs, options_type: str | None = None, custom_code: str | None = None,
+           **options) -> None:  # fmt: skip
         s = self.s
-        code = getattr(s.BuiltinOperator, name)
+        code = (getattr(s.BuiltinOperator, name), custom_code)
         if code not in self.codes:
             self.codes.append(code)
         op = s.OperatorT()
@@ -65,18 +72,29 @@ class TfliteWriter:
             op.builtinOptionsType, op.builtinOptions = getattr(s.BuiltinOptions, options_type), opt
         self.ops.append(op)
 
-    def finish(self, inputs, outputs) -> bytes:
+    def subgraph(self, inputs, outputs) -> int:
+        """Close the current subgraph with its inputs and outputs, start the next; the closed one's index."""
+        sub = self.s.SubGraphT()
+        sub.tensors, sub.operators, sub.inputs, sub.outputs = self.tensors, self.ops, list(inputs), list(outputs)
+        sub.name = f"subgraph_{len(self.done)}"
+        self.done.append(sub)
+        self.tensors, self.ops = [], []
+        return len(self.done) - 1
+
+    def finish(self, inputs=None, outputs=None) -> bytes:
+        """The model's bytes; ``inputs``/``outputs`` close the current subgraph first."""
         import flatbuffers
 
         s = self.s
-        sub = s.SubGraphT()
-        sub.tensors, sub.operators, sub.inputs, sub.outputs = self.tensors, self.ops, list(inputs), list(outputs)
+        if inputs is not None:
+            self.subgraph(inputs, outputs)
         model = s.ModelT()
-        model.version, model.subgraphs, model.buffers, model.description = 3, [sub], self.buffers, "roofline"
+        model.version, model.subgraphs, model.buffers, model.description = 3, self.done, self.buffers, "roofline"
         model.operatorCodes = []
-        for code in self.codes:
+        for code, custom in self.codes:
             oc = s.OperatorCodeT()
             oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = code, min(code, 127), 1
+            oc.customCode = custom
             model.operatorCodes.append(oc)
         b = flatbuffers.Builder(1024)
         b.Finish(model.Pack(b), file_identifier=b"TFL3")

@@ -210,8 +210,8 @@ class _Reader:
         need = math.ceil(numel * item)
         if size != need:
             raise ShapeError(
-                f"{self.where}: constant tensor {name!r} has shape {list(t.shape)} ({need} bytes) but its buffer "
-                f"holds {size} bytes"
+                f"{self.where}: constant tensor {name!r} has shape {[int(d) for d in t.shape]} ({need} bytes) but "
+                f"its buffer holds {size} bytes"
             )
 
     # ---- subgraphs ---------------------------------------------------------------------------------
