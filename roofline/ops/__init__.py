@@ -88,4 +88,4 @@ def cost(
 
 
 # registration happens on import of the rule modules
-from roofline.ops import conv, elementwise, linear, movement, pool  # noqa: E402,F401
+from roofline.ops import conv, elementwise, linear, movement, pool, tflite  # noqa: E402,F401

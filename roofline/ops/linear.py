@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from roofline.errors import ShapeError
-from roofline.graph import Node
+from roofline.graph import Node, Tensor
 from roofline.ops import Cost, cost, register_op
 
 
@@ -82,3 +82,20 @@ def einsum(node: Node) -> Cost:
     shapes = [t.shape for t in node.inputs if t is not None]
     macs = einsum_macs(node.attr("equation"), shapes)
     return cost(node, _kind(*node.inputs) if macs else "data-movement", macs)
+
+
+def recurrent_macs(x: Tensor, matrices) -> int:
+    """MACs of a recurrent layer: every weight matrix multiplies one vector per time step and batch row.
+
+    ``x`` is the sequence (or single step) input, features last, so its rows are steps x batch."""
+    rows = x.numel // x.shape[-1] if x.shape and x.shape[-1] else 1
+    return rows * sum(w.numel for w in matrices if w is not None)
+
+
+@register_op("LSTM", "GRU", "RNN")
+def recurrent(node: Node) -> Cost:
+    # X: seq x batch x input; W: dirs x gates*hidden x input; R: dirs x gates*hidden x hidden
+    # -> seq * batch * dirs * gates * hidden * (input + hidden) MACs (gates: LSTM 4, GRU 3, RNN 1);
+    # peepholes and biases are element-wise (not MACs); every input is read whole, every output written
+    x, w, r = node.inputs[0], node.inputs[1], node.inputs[2]
+    return cost(node, _kind(w, r), recurrent_macs(x, (w, r)))

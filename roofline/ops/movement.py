@@ -21,8 +21,13 @@ def reshape(node: Node) -> Cost:
     return cost(node, MOVE, data=[0], outputs=[0])
 
 
-@register_op("Concat", "Transpose", "Cast", "DepthToSpace", "SpaceToDepth", "ScatterND", "ScatterElements", "OneHot")
+@register_op(
+    "Concat", "Transpose", "Cast", "DepthToSpace", "SpaceToDepth", "ScatterND", "ScatterElements", "OneHot",
+    "ReverseSequence", "Multinomial", "NonZero", "Unique", "NonMaxSuppression",
+)  # fmt: skip
 def copy(node: Node) -> Cost:
+    # every input read whole (scalar immediates aside), every output written whole; NonZero, Unique and
+    # NonMaxSuppression write outputs whose size depends on the data: their stored (or bounded) shapes count
     return cost(node, MOVE)
 
 
@@ -43,7 +48,10 @@ def gather(node: Node) -> Cost:
     return Cost(MOVE, 0, reads, ((out, out.numel),))
 
 
-@register_op("Shape", "Size", "Constant", "ConstantOfShape", "Range", "EyeLike")
+@register_op(
+    "Shape", "Size", "Constant", "ConstantOfShape", "Range", "EyeLike", "RandomNormal", "RandomUniform",
+    "RandomNormalLike", "RandomUniformLike",
+)  # fmt: skip
 def source(node: Node) -> Cost:
-    # reads no tensor data (only shapes or scalars); usually folded at load time
+    # reads no tensor data (only shapes or scalars); usually folded at load time (random ones never are)
     return cost(node, MOVE, data=[])

@@ -32,3 +32,10 @@ def resize(node: Node) -> Cost:
 def grid_sample(node: Node) -> Cost:
     # reads the input and the sampling grid whole, writes the output
     return cost(node, "resize")
+
+
+@register_op("MaxUnpool")
+def max_unpool(node: Node) -> Cost:
+    # reads the pooled values and their indices whole, writes the (mostly zero) unpooled output whole;
+    # input 2 (output_shape) is metadata
+    return cost(node, "resize", data=[0, 1])
