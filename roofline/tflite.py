@@ -37,7 +37,7 @@ from onnx import TensorProto
 from roofline.dtypes import onnx_itemsize
 from roofline.errors import ModelLoadError, ShapeError, did_you_mean
 from roofline.graph import Graph, Node, Tensor
-from roofline.tflite_ops import ACTIVATIONS, OpContext, translate
+from roofline.tflite_ops import ACTIVATIONS, CONTROL_FLOW, OpContext, translate
 
 __all__ = ["is_tflite", "load_tflite"]
 
@@ -55,7 +55,6 @@ _STORAGE = {"DEQUANTIZE", "DENSIFY"}
 _STATEFUL = {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "RANDOM_UNIFORM", "RANDOM_STANDARD_NORMAL",
              "MULTINOMIAL", "CALL_ONCE", "WHILE", "IF", "CALL", "STABLEHLO_WHILE", "STABLEHLO_CASE",
              "STABLEHLO_COMPOSITE", "STABLEHLO_RNG_BIT_GENERATOR", "CUSTOM"}  # fmt: skip
-_CONTROL = {"IF", "WHILE", "CALL", "CALL_ONCE", "STABLEHLO_WHILE", "STABLEHLO_CASE", "STABLEHLO_COMPOSITE"}
 _MAX_DEPTH = 16  # nesting of control flow
 _MAX_ELEMS = 1 << 34  # no tensor of an edge model is larger (64 GiB at fp32)
 
@@ -294,7 +293,7 @@ class _Reader:
                 self.folded.append(node_name)
                 continue
             opts = op.builtinOptions if op.builtinOptions is not None else op.builtinOptions2
-            if builtin in _CONTROL:
+            if builtin in CONTROL_FLOW:
                 nodes += self._control(builtin, opts, ins, outs, node_name, bound, stack + (si,))
                 continue
             custom_options = None

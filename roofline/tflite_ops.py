@@ -35,7 +35,8 @@ class OpContext:
     """One TFLite operator, as the loader hands it to its translation."""
 
     builtin: str  # BuiltinOperator name ("CONV_2D"), "CUSTOM" for custom operators
-    options: object | None  # the builtin options (schema object API), None when the operator has none
+    # the builtin options (schema object API: builtinOptions, or builtinOptions2 for StableHLO), or None
+    options: object | None
     inputs: list[str | None]  # tensor names, None for an omitted optional input
     outputs: list[str]
     tensors: dict[str, Tensor]  # every tensor of the subgraph; a translation may re-lay a weight
@@ -43,7 +44,6 @@ class OpContext:
     values: dict[str, np.ndarray] = field(default_factory=dict)  # small constants (axes, shapes)
     custom_code: str | None = None  # for CUSTOM operators
     custom_options: bytes | None = None
-    options2: object | None = None  # builtinOptions2 (the STABLEHLO_* operators' options)
 
 
 Translation = Callable[[OpContext], tuple[str, dict, list]]
@@ -143,7 +143,7 @@ def _axis(a: int, rank: int, is_4d: bool) -> int:
 
 def _opts(ctx: OpContext, *required: str):
     """The operator's options (builtinOptions, or builtinOptions2 for StableHLO), with ``required`` fields."""
-    opts = ctx.options if ctx.options is not None else ctx.options2
+    opts = ctx.options
     if required and (opts is None or any(not hasattr(opts, f) for f in required)):
         raise ModelLoadError(
             f"TFLite {ctx.builtin} operator writing {ctx.outputs[0] if ctx.outputs else '?'!r} has no options "
