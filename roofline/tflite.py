@@ -163,7 +163,8 @@ class _Reader:
                 example = tuple(224 if d < 0 and p else (1 if d < 0 else d) for p, d in enumerate(sig))
                 raise ShapeError(
                     f"input {name!r} has an unnamed dynamic dimension at position {pos} (shape {shape}, NHWC); "
-                    f"set it with input_shapes={{{name!r}: {example}}}"
+                    f"set it with input_shapes={{{name!r}: {example}}} "
+                    f"(command line: --input-shape {name}={'x'.join(map(str, example))})"
                 )
         return out
 
