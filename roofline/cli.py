@@ -63,6 +63,24 @@ def _on_unknown(args) -> str:
     return "report" if args.report_unknown else "raise"
 
 
+_BOUND_WHY = {"upper": "data-dependent sizes", "lower": "one iteration of a loop with a run-time trip count"}
+
+
+def bound_lines(table) -> list[str]:
+    """One line per kind of bounded row, naming the nodes that make them bounds."""
+    out = []
+    t = totals(table)
+    for kind, why in _BOUND_WHY.items():
+        n = t.get(f"{kind}_bound_layers", 0)
+        if n:
+            names = table.attrs.get("bound_sources", {}).get(kind, [])
+            sources = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+            sources = sources or "see the bound column"
+            are = "layers are" if n != 1 else "layer is"
+            out.append(f"{n} {are} {kind} bound{'s' if n != 1 else ''} ({why}: {sources})")
+    return out
+
+
 def _cmd_count(args) -> int:
     table = count(
         _model(args.model),
@@ -103,6 +121,8 @@ def _cmd_count(args) -> int:
         f"(weights {_si(t['weight_bytes'], 'B')}, inputs {_si(t['input_bytes'], 'B')}, "
         f"outputs {_si(t['output_bytes'], 'B')})"
     )
+    for line in bound_lines(table):
+        console.print(line)
     if table.attrs["unknown_ops"]:
         console.print(f"[bold]unknown ops (no MACs counted):[/] {', '.join(table.attrs['unknown_ops'])}")
     if args.csv:

@@ -7,7 +7,7 @@ written down once in ``docs/conventions.md``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,7 @@ from roofline.dtypes import onnx_is_float, precision_bytes
 from roofline.errors import ShapeError, UnsupportedOpError, check_choice
 from roofline.fuse import FUSE_MODES, Layer, group_layers
 from roofline.graph import Graph, ModelLike, Tensor, load_graph
+from roofline.onnx_flow import combine_bounds
 from roofline.ops import Cost, rule_for, supported_ops
 
 __all__ = ["count", "totals", "price", "Layers", "COLUMNS"]
@@ -24,8 +25,11 @@ __all__ = ["count", "totals", "price", "Layers", "COLUMNS"]
 #: columns of the layer table, in order
 COLUMNS = [
     "name", "op_type", "fused", "kind", "input_shapes", "weight_shapes", "output_shapes", "macs", "flops", "params",
-    "sparsity", "weight_bytes", "input_bytes", "output_bytes", "bytes", "intensity_macs_per_byte", "nodes",
+    "sparsity", "weight_bytes", "input_bytes", "output_bytes", "bytes", "intensity_macs_per_byte", "bound",
+    "nodes",
 ]  # fmt: skip
+#: a layer with more MACs than this comes from a corrupt model (a whole LLM forward pass is ~1e13)
+MAX_LAYER_MACS = 10**15
 _ROLES = ("weight_bytes", "input_bytes", "output_bytes")
 # the columns that do not depend on the precision
 _STRUCTURE = [c for c in COLUMNS if c not in (*_ROLES, "flops", "bytes", "intensity_macs_per_byte")]
@@ -70,12 +74,30 @@ def node_costs(graph: Graph, on_unknown: str = "raise") -> list[Cost]:
                     tuple((t, t.numel) for t in known if t in node.outputs),
                 )
             )
+            if node.repeat != 1:
+                out[-1] = _repeated(out[-1], node.repeat)
             continue
         try:
-            out.append(rule(node))
-        except (TypeError, IndexError, AttributeError, ShapeError) as exc:
+            c = rule(node)
+        except (TypeError, IndexError, AttributeError, ValueError, ZeroDivisionError, ShapeError) as exc:
             raise ShapeError(f"cannot count {node.op_type} node {node.name!r}: {exc}") from None
+        out.append(_repeated(c, node.repeat) if node.repeat != 1 else c)
+        if not 0 <= out[-1].macs <= MAX_LAYER_MACS:
+            raise ShapeError(
+                f"{node.op_type} node {node.name!r} would count {out[-1].macs:.3g} MACs (outside 0..1e15): its shapes "
+                "are absurd; the model is corrupt or contradicts itself"
+            )
     return out
+
+
+def _repeated(c: Cost, repeat: int) -> Cost:
+    """A node that runs ``repeat`` times per inference (a loop body): MACs and every byte it moves, multiplied."""
+    return replace(
+        c,
+        macs=c.macs * repeat,
+        reads=tuple((t, e * repeat) for t, e in c.reads),
+        writes=tuple((t, e * repeat) for t, e in c.writes),
+    )
 
 
 # constants of these integer types are quantised weights (not shape arithmetic): they count as parameters
@@ -137,6 +159,7 @@ def _row(graph: Graph, costs: list[Cost], layer: Layer, outputs: set[str]) -> tu
         "output_shapes": ", ".join(t.shape_str() for t, _ in writes.values()),
         "macs": np.nan if anchor.kind == "unknown" else sum(costs[i].macs for i in members),
         "params": sum(params.values()),
+        "bound": combine_bounds(n.bound for n in nodes),
         "sparsity": zeros / dense if dense else 0.0,
         "nodes": tuple(n.name for n in nodes),
     }
@@ -232,6 +255,7 @@ class Layers:
             unknown_ops=sorted(set(df.loc[df["kind"] == "unknown", "op_type"])),
             free_nodes=self.free,
             folded_nodes=len(self.graph.folded),
+            bound_sources={k: list(v) for k, v in getattr(self.graph, "bound_sources", {}).items()},
         )
         df.attrs["totals"] = {
             "macs": int(df["macs"].sum()),
@@ -240,6 +264,8 @@ class Layers:
             **{col: float(df[col].sum()) for col in (*_ROLES, "bytes")},
             "layers": len(df),
             "unknown_layers": int((df["kind"] == "unknown").sum()),
+            "upper_bound_layers": int((df["bound"] == "upper").sum()),
+            "lower_bound_layers": int((df["bound"] == "lower").sum()),
         }
         return df
 

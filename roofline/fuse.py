@@ -74,6 +74,8 @@ def _eligible(graph: Graph, anchor: int, j: int) -> bool:
     node, op = graph.nodes[j], graph.nodes[j].op_type
     if len(node.outputs) != 1 or node.domain not in ("", "ai.onnx"):
         return False
+    if node.repeat != graph.nodes[anchor].repeat:  # a loop body's layer never absorbs a node outside the loop
+        return False
     if graph.nodes[anchor].op_type in _CLAMP_ANCHORS:
         return op in _CLAMPS
     return op in _EPILOGUE_UNARY or op in _EPILOGUE_ARITH

@@ -22,7 +22,19 @@ from google.protobuf.message import DecodeError
 from onnx import helper, shape_inference
 
 from roofline.dtypes import onnx_itemsize
-from roofline.errors import ModelLoadError, ShapeError, did_you_mean
+from roofline.errors import ModelLoadError, RooflineError, ShapeError, did_you_mean
+from roofline.onnx_flow import (
+    CONTROL_FLOW,
+    FlowState,
+    bound_sizes,
+    check_scopes,
+    combine_bounds,
+    flatten_control_flow,
+    node_inputs,
+    outer_refs,
+    propagate_taint,
+    subgraphs,
+)
 
 __all__ = ["Tensor", "Node", "Graph", "load_graph", "ModelLike"]
 
@@ -43,6 +55,13 @@ _MAX_FOLD_ROUNDS = 64
 _MAX_FOLD_ELEMS = 1 << 16
 # the largest constant whose value a Graph keeps
 _MAX_VALUE_ELEMS = 64
+# ops whose output can be far larger than their (small, constant) inputs: folded only when inference says
+# the output is small, so that a corrupt shape never allocates terabytes
+_GROWING_OPS = {"ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "Pad", "OneHot", "EyeLike"}
+# rounds of (shape inference, bounding data-dependent sizes, inlining control flow): one per nesting level
+_MAX_FLOW_ROUNDS = 32
+# beyond these a model is corrupt, not big: no count is ever absurd
+MAX_TENSOR_ELEMS = 2**34
 
 
 @dataclass(frozen=True)
@@ -106,6 +125,9 @@ class Graph:
     # values of the small constants (<= _MAX_VALUE_ELEMS elements) that running nodes read: axes, pads,
     # target shapes, scalars; what single-layer kernels are rebuilt from
     values: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # "upper" / "lower" -> the nodes whose data-dependent size or run-time trip count makes rows bounds,
+    # as "NonZero 'name'"
+    bound_sources: dict[str, list[str]] = field(default_factory=dict)
     # sparse weights (TFLite): tensor name -> share of its elements that are not stored
     sparsity: dict[str, float] = field(default_factory=dict, repr=False)
 
@@ -172,7 +194,25 @@ def _parse(data: bytes, where: str) -> onnx.ModelProto:
         raise ModelLoadError(f"{where} is not a valid ONNX model (protobuf parse failed: {exc})") from None
     if proto.ir_version <= 0 or not proto.HasField("graph") or not proto.graph.node:
         raise ModelLoadError(f"{where} is not an ONNX model (no IR version or no graph nodes)")
+    bad = _bad_string(proto, "model")
+    if bad:
+        raise ModelLoadError(f"{where} is not a valid ONNX model: {bad} is not valid UTF-8 text")
     return proto
+
+
+def _bad_string(msg, path: str) -> str | None:
+    """The path of the first text field holding undecodable bytes (protobuf then returns bytes), or None."""
+    for fd, value in msg.ListFields():
+        repeated = fd.is_repeated if hasattr(fd, "is_repeated") else fd.label == fd.LABEL_REPEATED
+        if fd.type == fd.TYPE_STRING:
+            if any(isinstance(v, bytes) for v in (value if repeated else [value])):
+                return f"{path}.{fd.name}"
+        elif fd.type == fd.TYPE_MESSAGE:
+            for k, v in enumerate(value if repeated else [value]):
+                bad = _bad_string(v, f"{path}.{fd.name}[{k}]" if repeated else f"{path}.{fd.name}")
+                if bad:
+                    return bad
+    return None
 
 
 def _dims(type_proto: onnx.TypeProto) -> list[int | str | None] | None:
@@ -233,10 +273,18 @@ def _set_input_shapes(graph: onnx.GraphProto, input_shapes: Mapping[str, object]
     return changed
 
 
-def _infer(proto: onnx.ModelProto) -> onnx.ModelProto:
+def _infer(
+    proto: onnx.ModelProto, overrides: Mapping[str, tuple[tuple[int, ...], int]] | None = None
+) -> onnx.ModelProto:
+    if overrides:  # bounded data-dependent sizes, given to inference as value_info
+        keep = [vi for vi in proto.graph.value_info if vi.name not in overrides]
+        del proto.graph.value_info[:]
+        proto.graph.value_info.extend(keep)
+        for name, (shape, elem) in overrides.items():
+            proto.graph.value_info.append(helper.make_tensor_value_info(name, elem, list(shape)))
     try:
         return shape_inference.infer_shapes(proto, data_prop=True)
-    except (shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as exc:
+    except (shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ShapeError(f"ONNX shape inference failed: {first}") from None
 
@@ -260,7 +308,7 @@ def _sort_topologically(graph: onnx.GraphProto) -> None:
     start = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
     defined = set(start)
     for node in graph.node:
-        if any(i not in defined for i in node.input):
+        if any(i not in defined for i in node_inputs(node)):
             break
         defined.update(node.output)
     else:
@@ -269,9 +317,9 @@ def _sort_topologically(graph: onnx.GraphProto) -> None:
     for copy, node in zip(pending, graph.node):
         copy.CopyFrom(node)
     while pending:
-        ready = [n for n in pending if all(i in defined for i in n.input)]
+        ready = [n for n in pending if all(i in defined for i in node_inputs(n))]
         if not ready:
-            missing = next(i for i in pending[0].input if i not in defined)
+            missing = next(i for i in node_inputs(pending[0]) if i not in defined)
             raise ModelLoadError(
                 f"node {pending[0].name or pending[0].op_type!r} reads {missing!r}, which no node or input provides"
             )
@@ -312,21 +360,26 @@ def _const_outputs(proto: onnx.ModelProto, infos, weights: set[str]) -> set[str]
     const = {t.name for t in proto.graph.initializer} | weights | {""}
     for node in proto.graph.node:
         if node.op_type in _SHAPE_ONLY_OPS:
-            shape = infos.get(node.input[0], (None, 0))[0]
+            shape = infos.get(node.input[0], (None, 0))[0] if node.input else None
             is_const = shape is not None
-        else:
-            is_const = all(i in const for i in node.input)
+        else:  # control flow is inlined, never folded whole (a constant Loop may run for ever)
+            is_const = node.op_type not in CONTROL_FLOW and all(i in const for i in node_inputs(node))
         if is_const and node.domain in ("", "ai.onnx") and not node.op_type.startswith(_RANDOM_PREFIXES):
             const.update(node.output)
     return const
 
 
 def _shape_value(node: onnx.NodeProto, shape: tuple[int, ...]) -> np.ndarray:
+    if any(d < 0 or d > MAX_TENSOR_ELEMS for d in shape) or math.prod(shape) > MAX_TENSOR_ELEMS:
+        raise ShapeError(f"{node.op_type} node {node.name!r} reads a tensor of absurd shape {shape}")
     arr = np.array(shape, dtype=np.int64)
     if node.op_type == "Size":
-        return np.array(arr.prod(), dtype=np.int64)
+        return np.array(math.prod(shape), dtype=np.int64)
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-    return arr[attrs.get("start", 0) : attrs.get("end", len(arr))]
+    start, end = attrs.get("start", 0), attrs.get("end", len(arr))
+    if not isinstance(start, int) or not isinstance(end, int):
+        raise ModelLoadError(f"Shape node {node.name!r}: start and end must be integers, got {start!r}, {end!r}")
+    return arr[start:end]
 
 
 def _evaluate(nodes: list[onnx.NodeProto], values: dict[str, np.ndarray], proto: onnx.ModelProto) -> dict:
@@ -335,7 +388,7 @@ def _evaluate(nodes: list[onnx.NodeProto], values: dict[str, np.ndarray], proto:
     from onnx.reference import ReferenceEvaluator
 
     def run(group):
-        needed = sorted({i for n in group for i in n.input if i and i in values})
+        needed = sorted({i for n in group for i in node_inputs(n) if i and i in values})
         graph = helper.make_graph(
             group,
             "fold",
@@ -373,11 +426,11 @@ def _constant_values(proto: onnx.ModelProto, infos, const: set[str], base_dir: s
         for node in reversed(nodes):
             if any(o in need for o in node.output):
                 keep.append(node)
-                need.update(node.input)
+                need.update(node_inputs(node))
         nodes, wanted = keep[::-1], need
     values: dict[str, np.ndarray] = {}
     for t in g.initializer:
-        if np.prod(t.dims, dtype=np.int64) <= _MAX_FOLD_ELEMS and (wanted is None or t.name in wanted):
+        if math.prod(t.dims) <= _MAX_FOLD_ELEMS and (wanted is None or t.name in wanted):
             try:
                 values[t.name] = onnx.numpy_helper.to_array(t, base_dir or "")
             except Exception:  # noqa: BLE001 - external data we cannot read: leave unfolded
@@ -387,12 +440,23 @@ def _constant_values(proto: onnx.ModelProto, infos, const: set[str], base_dir: s
         if node.op_type in _SHAPE_ONLY_OPS:
             values[node.output[0]] = _shape_value(node, infos[node.input[0]][0])
             avail.add(node.output[0])
-        elif all(i == "" or i in avail for i in node.input):
+        elif all(i == "" or i in avail for i in node_inputs(node)) and _small_outputs(node, infos):
             todo.append(node)
             avail.update(node.output)
     if todo:
         values.update(_evaluate(todo, values, proto))
     return values
+
+
+def _small_outputs(node: onnx.NodeProto, infos) -> bool:
+    """Whether evaluating ``node`` is cheap: every output small, or of unknown size from a non-growing op."""
+    for o in node.output:
+        shape = infos.get(o, (None, 0))[0] if o else ()
+        if shape is None and node.op_type in _GROWING_OPS:
+            return False
+        if shape is not None and math.prod(shape) > _MAX_FOLD_ELEMS:
+            return False
+    return True
 
 
 def _fold_constants(proto: onnx.ModelProto, infos, const: set[str], base_dir: str | None) -> bool:
@@ -447,6 +511,8 @@ def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int]
 
         return load_tflite(*tflite, input_shapes=input_shapes)
     proto, base_dir = _read_model(model)
+    _check_initializers(proto.graph, "the main graph")
+    check_scopes(proto.graph)
     _sort_topologically(proto.graph)
     if proto.functions:  # exporters (torch dynamo) may emit model-local functions: count their bodies
         proto = onnx.inliner.inline_local_functions(proto)
@@ -456,24 +522,33 @@ def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int]
         for out in proto.graph.output:
             out.type.tensor_type.ClearField("shape")
     weights = _strip_weights(proto.graph)
-    inferred = _infer(proto)
-    infos = _value_infos(inferred)
-    const = _const_outputs(inferred, infos, weights)
-    # each round of folding can reveal shapes that make more shape arithmetic constant (e.g. a Pad whose
-    # pads are computed, then a Reshape computed from the padded shape): repeat until nothing changes
-    for _ in range(_MAX_FOLD_ROUNDS):
-        missing = any(
-            t and infos.get(t, (None,))[0] is None
-            for n in inferred.graph.node
-            if any(o not in const for o in n.output)  # a node that runs: every tensor it touches needs a shape
-            for t in (*n.input, *n.output)
-        )
-        if not missing or not (_fold_constants(inferred, infos, const, base_dir) | _same_shapes(inferred, infos)):
+    state = FlowState()
+    # each round bounds the data-dependent sizes and inlines the control flow that the shapes known so far
+    # allow; nested bodies and chains of data-dependent ops take one round per level
+    for _ in range(_MAX_FLOW_ROUNDS):
+        inferred, infos, const = _settle(proto, weights, base_dir, state)
+        cache: dict[str, np.ndarray | None] = {}
+
+        def value_of(name: str, inferred=inferred, infos=infos, const=const, cache=cache):
+            if name not in cache:
+                cache[name] = _constant_values(inferred, infos, const, base_dir, wanted={name}).get(name)
+            return cache[name]
+
+        def cost(branch, inferred=inferred, infos=infos, const=const, value_of=value_of):
+            return _branch_cost(branch, inferred, infos, const, value_of)
+
+        progressed = bound_sizes(inferred, infos, const, state, value_of)
+        progressed |= flatten_control_flow(inferred, infos, const, state, value_of, cost)
+        if not progressed:  # If nodes whose branches read tensors no round could give a shape
+            progressed = flatten_control_flow(inferred, infos, const, state, value_of, cost, force=True)
+        if not progressed:
             break
-        inferred = _infer(inferred)
-        infos = _value_infos(inferred)
-        const = _const_outputs(inferred, infos, weights)
-    graph = _build(inferred, infos, const, weights)
+        proto = inferred
+        weights |= _strip_weights(proto.graph)
+        del proto.graph.value_info[:]
+    propagate_taint(inferred.graph.node, state.taint)
+    graph = _build(inferred, infos, const, weights, state)
+    _check_graph(graph)
     read = {t.name for n in graph.nodes for t in n.inputs if t is not None and t.const and t.name not in weights}
     small = {n for n in read if graph.tensors[n].shape is not None and graph.tensors[n].numel <= _MAX_VALUE_ELEMS}
     if small:
@@ -482,9 +557,65 @@ def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int]
     return graph
 
 
-def _build(proto: onnx.ModelProto, infos, const: set[str], weights: set[str]) -> Graph:
+def _settle(proto: onnx.ModelProto, weights: set[str], base_dir: str | None, state: FlowState):
+    """Infer shapes, then fold constant shape arithmetic until no more shapes appear."""
+    inferred = _infer(proto, state.overrides)
+    infos = _value_infos(inferred)
+    const = _const_outputs(inferred, infos, weights)
+    # each round of folding can reveal shapes that make more shape arithmetic constant (e.g. a Pad whose
+    # pads are computed, then a Reshape computed from the padded shape): repeat until nothing changes
+    for _ in range(_MAX_FOLD_ROUNDS):
+        propagate_taint(inferred.graph.node, state.taint)  # before folding removes the nodes that carry it
+        missing = any(
+            t and infos.get(t, (None,))[0] is None
+            for n in inferred.graph.node
+            if any(o not in const for o in n.output)  # a node that runs: every tensor it touches needs a shape
+            for t in (*n.input, *n.output)
+        )
+        if not missing or not (_fold_constants(inferred, infos, const, base_dir) | _same_shapes(inferred, infos)):
+            break
+        inferred = _infer(inferred, state.overrides)
+        infos = _value_infos(inferred)
+        const = _const_outputs(inferred, infos, weights)
+    return inferred, infos, const
+
+
+def _branch_cost(branch: onnx.GraphProto, proto: onnx.ModelProto, infos, const: set[str], value_of):
+    """(MACs, bytes, output shapes) of an If branch counted on its own, or None when it cannot be."""
+    from roofline.count import node_costs
+
+    inputs, inits = [], []
+    for ref in sorted(outer_refs(branch)):
+        shape, elem = infos.get(ref, (None, 0))
+        value = value_of(ref) if ref in const else None
+        if value is not None:
+            inits.append(onnx.numpy_helper.from_array(np.asarray(value), ref))
+        elif shape is None or not elem:
+            return None
+        elif ref in const:  # a weight: its shape matters, never its data
+            t = onnx.TensorProto(name=ref, data_type=elem, dims=shape, data_location=onnx.TensorProto.EXTERNAL)
+            t.external_data.add(key="location", value="unread")
+            inits.append(t)
+        else:
+            inputs.append(helper.make_tensor_value_info(ref, elem, list(shape)))
+    outputs = [helper.make_tensor_value_info(o.name, onnx.TensorProto.UNDEFINED, None) for o in branch.output]
+    graph = helper.make_graph(list(branch.node), "branch", inputs, outputs, inits + list(branch.initializer))
+    model = helper.make_model(graph, opset_imports=proto.opset_import, ir_version=max(proto.ir_version, 4))
+    try:
+        sub = load_graph(model)
+        costs = node_costs(sub, "report")
+    except RooflineError:
+        return None
+    macs = sum(c.macs for c in costs)
+    moved = sum(e * t.itemsize for c in costs for t, e in (*c.reads, *c.writes))
+    shapes = tuple(sub.tensors[o.name].shape if o.name in sub.tensors else None for o in branch.output)
+    return macs, moved, shapes
+
+
+def _build(proto: onnx.ModelProto, infos, const: set[str], weights: set[str], state: FlowState | None = None) -> Graph:
     g = proto.graph
     tensors: dict[str, Tensor] = {}
+    state = state or FlowState()
 
     def tensor(name: str) -> Tensor | None:
         if not name:
@@ -498,15 +629,20 @@ def _build(proto: onnx.ModelProto, infos, const: set[str], weights: set[str]) ->
     nodes: list[Node] = []
     folded: list[str] = []
     counts: dict[str, int] = {}
+    names: dict[str, str] = {}  # first output -> node name
     for node in g.node:
         name = node.name
         if not name:
             counts[node.op_type] = counts.get(node.op_type, -1) + 1
             name = f"{node.op_type}_{counts[node.op_type]}"
+        if node.output:
+            names[node.output[0]] = name
         if node.output and all(o in const for o in node.output if o):
             folded.append(name)
             continue
         attrs = {a.name: _attr(a) for a in node.attribute}
+        repeat, bound = state.annot.get(node.output[0], (1, "")) if node.output else (1, "")
+        touched = [t for t in (*node_inputs(node), *node.output) if t in state.taint]
         nodes.append(
             Node(
                 name,
@@ -515,8 +651,15 @@ def _build(proto: onnx.ModelProto, infos, const: set[str], weights: set[str]) ->
                 attrs,
                 tuple(tensor(i) for i in node.input),
                 tuple(t for t in (tensor(o) for o in node.output) if t is not None),
+                bound=combine_bounds([bound, *(state.taint[t] for t in touched)]),
+                repeat=repeat,
             )
         )
+    sources: dict[str, list[str]] = {}
+    for kind, op, out, name in state.sources:
+        label = f"{op} {name or names.get(out) or out!r}"
+        if label not in sources.setdefault(kind, []):
+            sources[kind].append(label)
     inits = {t.name for t in g.initializer}
     return Graph(
         name=g.name or "model",
@@ -526,7 +669,134 @@ def _build(proto: onnx.ModelProto, infos, const: set[str], weights: set[str]) ->
         outputs=[o.name for o in g.output],
         folded=folded,
         opset=next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0),
+        bound_sources=sources,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# consistency checks: a corrupt or contradictory model is an error naming the tensor, never an absurd count
+
+# the TensorProto field that holds each element type's values when raw_data is not used, and how many
+# field entries one element takes (complex: 2; 4-bit types pack two elements per entry)
+_TYPED_FIELDS = {
+    onnx.TensorProto.FLOAT: ("float_data", 1), onnx.TensorProto.COMPLEX64: ("float_data", 2),
+    onnx.TensorProto.DOUBLE: ("double_data", 1), onnx.TensorProto.COMPLEX128: ("double_data", 2),
+    onnx.TensorProto.INT64: ("int64_data", 1), onnx.TensorProto.STRING: ("string_data", 1),
+    onnx.TensorProto.UINT32: ("uint64_data", 1), onnx.TensorProto.UINT64: ("uint64_data", 1),
+}  # fmt: skip
+_PACKED = {getattr(onnx.TensorProto, n) for n in ("INT4", "UINT4", "FLOAT4E2M1") if hasattr(onnx.TensorProto, n)}
+
+
+def _check_tensor(t: onnx.TensorProto, what: str) -> None:
+    dims = "x".join(str(d) for d in t.dims) or "scalar"
+    if any(d < 0 for d in t.dims):
+        raise ShapeError(f"{what} {t.name!r} has a negative dimension ({dims})")
+    if t.data_type not in onnx.TensorProto.DataType.values() or t.data_type == onnx.TensorProto.UNDEFINED:
+        raise ShapeError(f"{what} {t.name!r} has an unknown element type {t.data_type}")
+    n = math.prod(t.dims)
+    if n > MAX_TENSOR_ELEMS:
+        raise ShapeError(f"{what} {t.name!r} has {n:.3g} elements ({dims}), more than 2**34: the file is corrupt")
+    if t.data_location == onnx.TensorProto.EXTERNAL or t.data_type == onnx.TensorProto.STRING and not n:
+        return
+    if t.HasField("raw_data"):
+        if t.data_type == onnx.TensorProto.STRING:
+            raise ShapeError(f"{what} {t.name!r} is a string tensor stored as raw_data")
+        try:
+            expected = (n + 1) // 2 if t.data_type in _PACKED else n * int(onnx_itemsize(t.data_type))
+        except (KeyError, TypeError, ValueError):  # an element type newer than this check: not checked
+            return
+        if len(t.raw_data) != expected:
+            raise ShapeError(
+                f"{what} {t.name!r} has dims {dims} ({n} elements, {expected} B) but stores {len(t.raw_data)} B "
+                "of raw_data"
+            )
+        return
+    field_name, per = _TYPED_FIELDS.get(t.data_type, ("int32_data", 1))
+    stored = len(getattr(t, field_name))
+    expected = (n + 1) // 2 if t.data_type in _PACKED else n * per
+    if stored != expected:
+        raise ShapeError(f"{what} {t.name!r} has dims {dims} ({n} elements) but stores {stored} values in {field_name}")
+
+
+def _check_initializers(graph: onnx.GraphProto, where: str) -> None:
+    """Every initializer and Constant value, in every scope, holds as much data as its dims say."""
+    for t in graph.initializer:
+        _check_tensor(t, f"initializer (in {where})" if where != "the main graph" else "initializer")
+    for node in graph.node:
+        for a in node.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                _check_tensor(a.t, f"{node.op_type} node {node.name!r} attribute {a.name!r}, tensor")
+        for sg in subgraphs(node):
+            _check_initializers(sg, f"a body of {node.op_type} node {node.name!r}")
+
+
+def _fail(node: Node, why: str) -> None:
+    raise ShapeError(f"{node.op_type} node {node.name!r}: {why}")
+
+
+def _shape(t: Tensor | None) -> tuple[int, ...] | None:
+    return None if t is None else t.shape
+
+
+# where the data and weight operands of convolutions and matrix products sit
+_CONV_OPERANDS = {"Conv": (0, 1), "ConvInteger": (0, 1), "QLinearConv": (0, 3), "ConvTranspose": (0, 1)}
+_MATMUL_OPERANDS = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3), "Gemm": (0, 1)}
+
+
+def _check_node(node: Node) -> None:
+    op = node.op_type
+    if op in _CONV_OPERANDS:
+        xi, wi = _CONV_OPERANDS[op]
+        x, w = _shape(node.input(xi)), _shape(node.input(wi))
+        if x is None or w is None:
+            return
+        wname = node.inputs[wi].name  # type: ignore[union-attr]
+        group = node.attr("group", 1)
+        if len(w) < 3 or len(w) != len(x):
+            _fail(node, f"weight {wname!r} has shape {w}, input has shape {x}: ranks must match and be >= 3")
+        if not isinstance(group, int) or group < 1:
+            _fail(node, f"group must be a positive integer, got {group!r}")
+        kernel = node.attr("kernel_shape")
+        if kernel is not None and tuple(kernel) != tuple(w[2:]):
+            _fail(node, f"kernel_shape {list(kernel)} contradicts weight {wname!r} of shape {'x'.join(map(str, w))}")
+        if op == "ConvTranspose":
+            if w[0] != x[1] or x[1] % group:
+                _fail(node, f"weight {wname!r} ({'x'.join(map(str, w))}) expects {w[0]} input channels in "
+                            f"{group} group(s), the input has {x[1]}")  # fmt: skip
+        elif w[1] * group != x[1] or w[0] % group:
+            why = f"input channels, the input has {x[1]} ({w[0]} output channels must divide by the group)"
+            _fail(node, f"weight {wname!r} ({'x'.join(map(str, w))}) x group {group} reads {w[1] * group} {why}")
+    elif op in _MATMUL_OPERANDS:
+        ai, bi = _MATMUL_OPERANDS[op]
+        a, b = _shape(node.input(ai)), _shape(node.input(bi))
+        if a is None or b is None:
+            return
+        if op == "Gemm":
+            if len(a) != 2 or len(b) != 2:
+                _fail(node, f"operands must be matrices, got shapes {a} and {b}")
+            ka = a[0] if node.attr("transA", 0) else a[1]
+            kb = b[1] if node.attr("transB", 0) else b[0]
+        else:
+            if not a or not b:
+                _fail(node, f"operands must not be scalars, got shapes {a} and {b}")
+            ka, kb = a[-1], b[-2] if len(b) >= 2 else b[0]
+        if ka != kb:
+            _fail(node, f"contracted dimensions disagree: {ka} (A {'x'.join(map(str, a))}) vs {kb} (B "
+                        f"{'x'.join(map(str, b))})")  # fmt: skip
+
+
+def _check_graph(graph: Graph) -> None:
+    """Shapes of the nodes that run are positive and sane, and operands agree: else a ShapeError naming them."""
+    for node in graph.nodes:
+        for t in (*node.inputs, *node.outputs):
+            if t is None or t.shape is None:
+                continue
+            if any(d < 0 for d in t.shape) or (t in node.outputs and not t.const and any(d == 0 for d in t.shape)):
+                _fail(node, f"tensor {t.name!r} has shape {t.shape_str()}: dimensions must be positive")
+            if math.prod(t.shape) > MAX_TENSOR_ELEMS:
+                _fail(node, f"tensor {t.name!r} has {math.prod(t.shape):.3g} elements ({t.shape_str()}), more than "
+                            "2**34: the model's shapes are absurd")  # fmt: skip
+        _check_node(node)
 
 
 def _attr(a: onnx.AttributeProto):

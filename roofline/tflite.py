@@ -46,7 +46,8 @@ _ELEM = {0: TensorProto.FLOAT, 1: TensorProto.FLOAT16, 2: TensorProto.INT32, 3: 
          8: TensorProto.COMPLEX64, 9: TensorProto.INT8, 10: TensorProto.DOUBLE, 11: TensorProto.COMPLEX128,
          12: TensorProto.UINT64, 15: TensorProto.UINT32, 16: TensorProto.UINT16, 17: TensorProto.INT4,
          18: TensorProto.BFLOAT16, 20: TensorProto.UINT4}  # fmt: skip
-_NP = {TensorProto.INT32: np.int32, TensorProto.INT64: np.int64, TensorProto.FLOAT: np.float32}
+_NP = {TensorProto.INT32: np.int32, TensorProto.INT64: np.int64, TensorProto.FLOAT: np.float32,
+       TensorProto.BOOL: np.bool_}  # fmt: skip
 _NCHW = (0, 3, 1, 2)  # NCHW axis i holds NHWC axis _NCHW[i]
 # operators whose output is their input's values in another storage (fp16/int8 -> fp32, sparse -> dense):
 # of a constant, the consumer reads the stored tensor

@@ -146,3 +146,15 @@ def test_backbone_macs_equal_the_reference(counted, key):
 def test_onnx_exports_count_what_fvcore_counts(counted, key):
     macs = mac_layer_macs(counted(key))
     assert macs == pytest.approx(REFERENCE[key]["fvcore_macs"], rel=0.02)
+
+
+@pytest.mark.parametrize("key", [k for k in ONNX if "ssdlite" in k])
+def test_detection_post_processing_is_flagged_as_upper_bounds(counted, key):
+    # NonZero, TopK with a run-time k and NonMaxSuppression: their sizes, and everything after them,
+    # are the largest the static shapes allow; the backbone and heads stay exact
+    table = counted(key)
+    upper = table[table.bound == "upper"]
+    assert len(upper) >= 100 and roofline.totals(table)["upper_bound_layers"] == len(upper)
+    assert {"NonZero", "NonMaxSuppression", "TopK"} <= set(upper.op_type)
+    assert upper.macs.sum() == 0 and table[table.bound == ""].macs.sum() == REFERENCE[key]["macs"]
+    assert any(s.startswith("NonZero ") for s in table.attrs["bound_sources"]["upper"])

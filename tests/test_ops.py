@@ -640,6 +640,8 @@ GRAPH_CASES = [
     graph_case("NonZero", [A(2, 3, dtype="bool")], [((2, 4), "i64")], ("data-movement", 0, 0, 0, 6, 64)),
     # 6 fp32 (24 B) -> 4 unique values (16 B) + 6 int64 inverse indices (48 B)
     graph_case("Unique", [A(6)], [((4,), "f32"), ((6,), "i64")], ("data-movement", 0, 0, 0, 24, 64)),
+    # 4 fp32 (16 B) + a 4-element bool condition (4 B) -> the 2 selected elements (8 B)
+    graph_case("Compress", [A(4), A(4, dtype="bool")], [((2,), "f32")], ("data-movement", 0, 0, 0, 20, 8)),
     # boxes 1x5x4 (80 B) + scores 1x1x5 (20 B); max boxes and thresholds are scalars; 3 selected x 3 int64 = 72 B
     graph_case(
         "NonMaxSuppression",

@@ -23,11 +23,12 @@ def reshape(node: Node) -> Cost:
 
 @register_op(
     "Concat", "Transpose", "Cast", "DepthToSpace", "SpaceToDepth", "ScatterND", "ScatterElements", "OneHot",
-    "ReverseSequence", "Multinomial", "NonZero", "Unique", "NonMaxSuppression",
+    "ReverseSequence", "Multinomial", "NonZero", "Unique", "NonMaxSuppression", "Compress",
 )  # fmt: skip
 def copy(node: Node) -> Cost:
-    # every input read whole (scalar immediates aside), every output written whole; NonZero, Unique and
-    # NonMaxSuppression write outputs whose size depends on the data: their stored (or bounded) shapes count
+    # every input read whole (scalar immediates aside), every output written whole; NonZero, Unique,
+    # NonMaxSuppression and Compress write outputs whose size depends on the data: their stored (or bounded)
+    # shapes count
     return cost(node, MOVE)
 
 
