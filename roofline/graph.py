@@ -509,7 +509,9 @@ def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int]
     if tflite is not None:
         from roofline.tflite import load_tflite
 
-        return load_tflite(*tflite, input_shapes=input_shapes)
+        graph = load_tflite(*tflite, input_shapes=input_shapes)
+        _check_graph(graph)
+        return graph
     proto, base_dir = _read_model(model)
     _check_initializers(proto.graph, "the main graph")
     check_scopes(proto.graph)

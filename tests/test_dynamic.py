@@ -279,9 +279,14 @@ def _conv(w_shape, x_shape=(1, 8, 8, 8), **attrs):
     ],
     ids=["kernel_shape", "channels", "group"],
 )
-def test_contradictory_convolutions_name_the_node(model, match):
+def test_contradictory_convolutions_name_the_node(model, match, tmp_model, capsys):
     with pytest.raises(ShapeError, match=match):
         roofline.count(model())
+    from roofline.cli import main
+
+    assert main(["count", str(tmp_model(model()))]) == 2  # the command line: one line, exit 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "conv" in err
 
 
 def test_contradictory_matmul_names_the_node():

@@ -187,6 +187,15 @@ def test_a_constant_whose_buffer_disagrees_with_its_shape_is_refused():
         roofline.count(tw.finish([x], [y]))
 
 
+def test_a_conv_whose_filter_contradicts_its_input_is_refused():
+    tw = TfliteWriter()
+    x = tw.tensor((1, 16, 16, 8))
+    w = tw.tensor((8, 3, 3, 3), "fp32", np.ones((8, 3, 3, 3)), name="w")  # 3 input channels, the input has 8
+    y = _conv(tw, x, w)
+    with pytest.raises(ShapeError, match=r"conv_2d_0.*weight 'w' \(8x3x3x3\).*the input has 8"):
+        roofline.count(tw.finish([x], [y]))
+
+
 def _mutants(data: bytes, n: int, seed: int):
     rng = np.random.default_rng(seed)
     for _ in range(n):
@@ -214,7 +223,7 @@ def test_byte_mutated_tflite_files_give_a_sane_count_or_a_library_error(name):
     else:
         data = (Path(__file__).parent / "data" / "converters" / "mediapipe" / f"{name}.tflite").read_bytes()
     outcomes = {"counted": 0, "refused": 0}
-    for mutant in _mutants(data, 150, seed=7):
+    for mutant in _mutants(data, 250, seed=7):
         try:
             table = roofline.count(mutant, on_unknown="report")
         except RooflineError as exc:
