@@ -123,6 +123,10 @@ def _cmd_count(args) -> int:
     )
     for line in bound_lines(table):
         console.print(line)
+    sparse = table[table["sparsity"] > 0]
+    if len(sparse):
+        console.print(f"{len(sparse)} layers have sparse weights ({sparse['sparsity'].mean():.0%} of their weight "
+                      "elements not stored, on average): counted dense, as the runtime executes them")  # fmt: skip
     if table.attrs["unknown_ops"]:
         console.print(f"[bold]unknown ops (no MACs counted):[/] {', '.join(table.attrs['unknown_ops'])}")
     if args.csv:

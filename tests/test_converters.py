@@ -83,6 +83,25 @@ def test_every_corpus_file_has_an_up_to_date_reference():
         assert hashlib.sha256((HERE / key).read_bytes()).hexdigest() == REFERENCE[key]["sha256"], key
 
 
+@pytest.mark.parametrize("key", ["mediapipe/face_detection_short_range.tflite",
+                                 "keras/mobilenet_v3_small_open.fp16.tflite.xz",
+                                 "torchvision/lraspp_mobilenet_v3_large.opset13.onnxsim.onnx"])  # fmt: skip
+def test_the_reference_is_what_the_reference_counter_counts_today(key):
+    # reference.json is not a stored answer: the independent counter gives it again from the file
+    import sys
+
+    sys.path.insert(0, str(HERE))
+    import make_reference
+
+    path = HERE / key
+    entry = make_reference.tflite_entry(path) if ".tflite" in key else make_reference.onnx_entry(path, {})
+    assert entry["macs"] == REFERENCE[key]["macs"] > 0
+    if ".tflite" in key:
+        assert entry["param_elements"] == REFERENCE[key]["param_elements"]
+    else:
+        assert entry["backbone_macs"] == REFERENCE[key]["backbone_macs"]
+
+
 def test_the_corpus_covers_what_it_is_for():
     ops = {op for k in TFLITE for op in REFERENCE[k]["ops"]}
     custom = {op for k in TFLITE for op in REFERENCE[k]["custom_ops"]}
@@ -146,6 +165,25 @@ def test_backbone_macs_equal_the_reference(counted, key):
 def test_onnx_exports_count_what_fvcore_counts(counted, key):
     macs = mac_layer_macs(counted(key))
     assert macs == pytest.approx(REFERENCE[key]["fvcore_macs"], rel=0.02)
+
+
+def test_mediapipe_fp16_weights_count_once_at_two_bytes(counted):
+    # the example: fp16 weights reach each conv through a DEQUANTIZE; MACs and parameters once,
+    # 1x1 convolutions are pointwise (not depthwise), weights 2 bytes each
+    table = counted("mediapipe/face_detection_short_range.tflite")
+    assert roofline.totals(table)["macs"] == 30_760_960 and roofline.totals(table)["params"] == 101_390
+    assert "DequantizeLinear" not in set(table.op_type)
+    convs = table[table.op_type == "Conv"]
+    assert set(convs.kind) == {"conv", "pointwise", "depthwise"}
+    assert not convs[convs.kind == "depthwise"].weight_shapes.str.contains(r"x1x1(?:,|$)").any()
+    assert convs.weight_bytes.sum() == 2 * roofline.totals(table)["params"]
+
+
+def test_the_cli_counts_a_sparse_model_and_says_so(capsys):
+    from roofline.cli import main
+
+    assert main(["count", str(HERE / "mediapipe" / "face_detection_full_range_sparse.tflite")]) == 0
+    assert "layers have sparse weights" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("key", [k for k in ONNX if "ssdlite" in k])

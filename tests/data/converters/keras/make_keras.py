@@ -2,8 +2,8 @@
 
 Not run by the tests (it needs TensorFlow, which is not a dependency). Outside the repo:
 
-    python3.11 -m venv /work/gen-tf && /work/gen-tf/bin/pip install tensorflow==2.21.0
-    /work/gen-tf/bin/python tests/data/converters/keras/make_keras.py [NAME ...]
+    python3.11 -m venv /tmp/gen-tf && /tmp/gen-tf/bin/pip install tensorflow==2.21.0
+    /tmp/gen-tf/bin/python tests/data/converters/keras/make_keras.py [NAME ...]
     .venv/bin/python tests/data/converters/make_reference.py     # then refresh reference.json
 
 Each network (weights=None, classes=10, so nothing is downloaded) gets deterministic LOW-ENTROPY

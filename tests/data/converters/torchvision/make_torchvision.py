@@ -2,9 +2,9 @@
 
 Not run by the tests (it needs torch, torchvision, onnxsim, onnxslim and fvcore). Outside the repo:
 
-    python3.11 -m venv /work/gen-torch
-    /work/gen-torch/bin/pip install torch==2.14.1 torchvision==0.29.1 onnx onnxsim onnxslim fvcore
-    /work/gen-torch/bin/python tests/data/converters/torchvision/make_torchvision.py [NAME ...]
+    python3.11 -m venv /tmp/gen-torch
+    /tmp/gen-torch/bin/pip install torch==2.14.1 torchvision==0.29.1 onnx onnxsim onnxslim fvcore
+    /tmp/gen-torch/bin/python tests/data/converters/torchvision/make_torchvision.py [NAME ...]
     .venv/bin/python tests/data/converters/make_reference.py     # then refresh ../reference.json
 
 Every model (weights=None, weights_backbone=None: nothing is downloaded) is exported with the
