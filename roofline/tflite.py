@@ -36,7 +36,7 @@ from onnx import TensorProto
 
 from roofline.dtypes import onnx_itemsize
 from roofline.errors import ModelLoadError, ShapeError, did_you_mean
-from roofline.graph import Graph, Node, Tensor
+from roofline.graph import MAX_TENSOR_ELEMS, Graph, Node, Tensor
 from roofline.tflite_ops import ACTIVATIONS, CONTROL_FLOW, OpContext, translate
 
 __all__ = ["is_tflite", "load_tflite"]
@@ -57,7 +57,6 @@ _STATEFUL = {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "RANDOM_UNIFORM",
              "MULTINOMIAL", "CALL_ONCE", "WHILE", "IF", "CALL", "STABLEHLO_WHILE", "STABLEHLO_CASE",
              "STABLEHLO_COMPOSITE", "STABLEHLO_RNG_BIT_GENERATOR", "CUSTOM"}  # fmt: skip
 _MAX_DEPTH = 16  # nesting of control flow
-_MAX_ELEMS = 1 << 34  # no tensor of an edge model is larger (64 GiB at fp32)
 
 
 def is_tflite(data: bytes) -> bool:
@@ -151,7 +150,7 @@ class _Reader:
                     f"input_shapes[{key!r}] has rank {len(shape)}, but the model input has rank {len(stored)} "
                     f"({'x'.join(map(str, stored))}, NHWC as stored)"
                 )
-            if any(d <= 0 or d > _MAX_ELEMS for d in shape):
+            if any(d <= 0 or d > MAX_TENSOR_ELEMS for d in shape):
                 raise ShapeError(f"input {name!r}: every dimension must be positive and sane, got {list(shape)}")
             if shape != tuple(stored):
                 out[inputs[name]] = shape
@@ -184,7 +183,7 @@ class _Reader:
         if any(d < 0 for d in shape):
             raise ShapeError(f"{self.where}: tensor {name!r} has a negative dimension ({list(shape)})")
         numel = math.prod(shape)
-        if numel > _MAX_ELEMS:
+        if numel > MAX_TENSOR_ELEMS:
             raise ShapeError(
                 f"{self.where}: tensor {name!r} has {numel:.3g} elements ({list(shape)}): not a real model"
             )
@@ -375,7 +374,7 @@ class _Reader:
 
 
 def _cost(nodes: list[Node]) -> tuple[int, int]:
-    """(MACs, elements moved) of a branch, to pick the costlier one."""
+    """(MACs, bytes moved) of a branch, to pick the costlier one."""
     from roofline.ops import rule_for
 
     macs = moved = 0
@@ -388,7 +387,7 @@ def _cost(nodes: list[Node]) -> tuple[int, int]:
         except Exception:  # noqa: BLE001 - a branch that cannot be priced is not the costlier one
             continue
         macs += c.macs
-        moved += sum(e for _, e in c.reads) + sum(e for _, e in c.writes)
+        moved += sum(e * t.itemsize for t, e in (*c.reads, *c.writes))
     return macs, moved
 
 
@@ -413,8 +412,8 @@ def _runtime_shapes(data: bytes, sub, shapes: dict[int, tuple[int, ...]], where:
     out = {}
     for i in range(len(sub.tensors or [])):
         try:
-            d = interp._get_tensor_details(i, 0)  # noqa: SLF001 - the public list skips nothing we need
-        except (ValueError, TypeError):
+            d = interp._get_tensor_details(i, 0)  # noqa: SLF001 - one at a time: a tensor it cannot describe
+        except (ValueError, TypeError):  # (a resource or variant) keeps its stored shape
             continue
         out[i] = tuple(int(x) for x in d["shape"])
     return out
