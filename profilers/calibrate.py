@@ -21,21 +21,20 @@ needs, and reports how much of the model each source covered.
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from profilers.kernels import is_generic, kernel_model, layer_keys
 from profilers.lut import Lut
-from profilers.ort_layout import reorders
 from profilers.tflite_writer import tflite_kernel
 from roofline.devices import DeviceSpec, validate_spec
 from roofline.errors import RooflineError
+from roofline.latency import LatencyModel
+from roofline.ort_layout import reorders
 
-__all__ = ["CalibrationError", "kernel_features", "kernel_seconds", "fit_roofline", "calibrate", "write_spec",
-           "predict_measured", "MIN_ROWS"]  # fmt: skip
+__all__ = ["CalibrationError", "kernel_features", "kernel_seconds", "fit_roofline", "calibrate", "predict_measured",
+           "MIN_ROWS"]  # fmt: skip
 
 #: kinds with fewer kernels than this share the fit of all kernels
 MIN_ROWS = 4
@@ -171,28 +170,6 @@ def calibrate(lut: Lut, name: str = "host_fitted", display_name: str | None = No
     return validate_spec(data, name)
 
 
-def write_spec(spec: DeviceSpec, path) -> None:
-    """Write a spec as YAML (the format ``roofline.load_device`` reads)."""
-    data = {
-        "name": spec.name, "display_name": spec.display_name, "kind": spec.kind,
-        "default_precision": spec.default_precision, "provenance": spec.provenance,
-        "peak_macs_per_s": dict(spec.peak_macs_per_s), "bandwidth_bytes_per_s": spec.bandwidth_bytes_per_s,
-        "sources": list(spec.sources), "fingerprint": dict(spec.fingerprint),
-        "calibration": {k: dict(v) for k, v in spec.calibration.items()}, "notes": spec.notes,
-    }  # fmt: skip
-    with open(path, "w", encoding="utf-8") as f:
-        yaml.safe_dump({k: v for k, v in data.items() if v not in (None, {}, "")}, f, sort_keys=False)
-
-
-def _calibrated_time(spec: DeviceSpec, kind: str, macs: float, bytes_: float) -> float:
-    fit = spec.calibration.get(kind)
-    if fit is None:  # the spec's overall roofline, no overhead
-        peak = spec.peak() or math.inf
-        return max(macs / peak, bytes_ / spec.bandwidth_bytes_per_s)
-    peak = fit.get("peak_macs_per_s") or math.inf
-    return fit["overhead_s"] + max(macs / peak, bytes_ / fit["bandwidth_bytes_per_s"])
-
-
 def predict_measured(model, lut: Lut | None = None, spec: DeviceSpec | None = None) -> pd.DataFrame:
     """Per-layer latency (ms) of ``model``: the LUT's measurement where it has the exact layer, else the
     calibrated roofline of ``spec``; plus onnxruntime's layout conversions.
@@ -209,23 +186,29 @@ def predict_measured(model, lut: Lut | None = None, spec: DeviceSpec | None = No
     table = roofline.count(graph, fuse="runtime", on_unknown="report")
     keys = layer_keys(graph)
     measured = {} if lut is None else (1e3 * kernel_seconds(lut)).to_dict()  # the table read once
-    stream = spec.calibration.get("weights", {}).get("bandwidth_bytes_per_s") if spec is not None else None
+    model_ = LatencyModel.of(spec) if spec is not None else None  # the one latency model that predict uses
+    if model_ is not None:
+        compute, memory, overhead = model_.layer_times(table["kind"], table["macs"], table["bytes"],
+                                                        table["weight_bytes"])  # fmt: skip
+        modelled = 1e3 * (overhead + np.fmax(compute, memory))
+        stream = model_.weights_bandwidth_bytes_per_s
+        cold = 1e3 * table["weight_bytes"].to_numpy(float) / stream if stream else np.zeros(len(table))
     rows = []
-    for name, kind, macs, bytes_, weights in zip(table["name"], table["kind"], table["macs"].fillna(0),
-                                                 table["bytes"], table["weight_bytes"]):  # fmt: skip
+    for i, (name, kind) in enumerate(zip(table["name"], table["kind"])):
         key = keys.get(name)
-        if key in measured:
-            source, ms = "lut", measured[key]
-        elif spec is not None:
-            source = "calibrated" if kind in spec.calibration else "roofline"
-            ms = 1e3 * _calibrated_time(spec, kind, macs, bytes_)
+        if key in measured:  # measured warm, alone: its weights still come cold inside a network
+            source, ms = "lut", measured[key] + (cold[i] if model_ is not None else 0.0)
+        elif model_ is not None:
+            source, ms = "calibrated" if kind in spec.calibration else "roofline", modelled[i]
         else:
             raise CalibrationError(f"layer {name!r} ({kind}) is not in the LUT and no calibrated spec was given")
-        rows.append((name, kind, key, source, ms + (1e3 * weights / stream if stream else 0.0)))
-    if spec is not None and "layout" in spec.calibration:
+        rows.append((name, kind, key, source, ms))
+    if model_ is not None and model_.layout is not None:
         for r in reorders(graph, table):
-            t = 1e3 * _calibrated_time(spec, "layout", 0.0, 2.0 * r.numel * _BYTES)
+            t = 1e3 * model_.conversion_seconds([2.0 * r.numel * _BYTES])
             rows.append((f"Reorder{r.direction.capitalize()}:{r.tensor}", "layout", None, "calibrated", t))
+    if model_ is not None and model_.network_s:
+        rows.append(("network", "network", None, "calibrated", 1e3 * model_.network_s))
     out = pd.DataFrame(rows, columns=["name", "kind", "key", "source", "time_ms"])
     total = float(out["time_ms"].sum())
     out.attrs["total_ms"] = total

@@ -44,8 +44,8 @@ def cmd_profile(args) -> int:
         return cmd_profile_device(args)
     if args.targets != ["host"]:
         raise InvalidParameterError("profile: give `host`, or a phone with --adb HOST:PORT / --usb SERIAL and models")
-    from profilers.calibrate import write_spec
     from profilers.host import profile_host
+    from roofline.devices import write_spec
 
     spec, rows = profile_host(_runner(args), name=Path(args.output).stem)
     table = Table(title=f"host micro-benchmarks ({args.threads} thread(s))")
@@ -132,23 +132,51 @@ def cmd_lut(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from profilers.calibrate import calibrate, write_spec
+    from profilers.calibrate import calibrate
     from profilers.lut import open_lut
+    from roofline.devices import write_spec
 
     spec = calibrate(open_lut(args.lut), name=Path(args.output).stem)
     table = Table(title=f"calibration of {args.lut}")
     for col in ("kind", "kernels", "GMAC/s", "GB/s", "overhead us", "median |error|"):
         table.add_column(col, justify="left" if col == "kind" else "right")
-    for kind, fit in spec.calibration.items():
-        peak = fit.get("peak_macs_per_s")
-        table.add_row(kind, str(fit["rows"]), f"{peak / 1e9:.2f}" if peak else "-",
-                      f"{fit['bandwidth_bytes_per_s'] / 1e9:.2f}", f"{fit['overhead_s'] * 1e6:.1f}",
-                      f"{fit['median_abs_error']:.1%}")  # fmt: skip
+    for kind, fit in spec.calibration.items():  # "weights" (measured streaming) has no rows or error
+        peak, bw, err = fit.get("peak_macs_per_s"), fit.get("bandwidth_bytes_per_s"), fit.get("median_abs_error")
+        table.add_row(kind, str(fit.get("rows", "-")), f"{peak / 1e9:.2f}" if peak else "-",
+                      f"{bw / 1e9:.2f}" if bw else "-", f"{fit.get('overhead_s', 0.0) * 1e6:.1f}",
+                      f"{err:.1%}" if err is not None else "-")  # fmt: skip
     console = _console()
     console.print(table)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     write_spec(spec, args.output)
     console.print(f"fitted spec -> {args.output}")
+    return 0
+
+
+def cmd_fit(args) -> int:
+    from roofline.devices import write_spec
+    from roofline.fit import fit
+
+    with open(args.measurements, encoding="utf-8", errors="replace") as f:
+        header = f.readline()
+    if header.startswith("key,"):  # a kernel LUT (roofline lut build / profile --adb): calibrate it
+        args.lut = args.measurements
+        return cmd_calibrate(args)
+    out = Path(args.output)
+    result = fit(args.measurements, args.precision, base=args.base, name=out.stem, kind=args.kind)
+    table = Table(title=f"{args.measurements}: measured vs predicted when left out ({result.cv['folds']})")
+    for col in ("model", "measured ms", "predicted ms", "held out ms", "held-out error"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in result.table.itertuples():
+        label = Path(r.model).name if isinstance(r.model, str) else str(r.model)
+        table.add_row(label, f"{r.measured_ms:.3g}", f"{r.predicted_ms:.3g}", f"{r.cv_predicted_ms:.3g}",
+                      f"{r.cv_error:+.1%}")  # fmt: skip
+    console = _console()
+    console.print(table)
+    console.print(result.summary())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_spec(result.spec, out)
+    console.print(f"fitted spec -> {out} (roofline predict MODEL --device {out})")
     return 0
 
 
@@ -233,6 +261,14 @@ def add_commands(sub) -> None:
     c.add_argument("lut", help="the LUT (CSV)")
     c.add_argument("-o", "--output", default=f"{DEFAULT_OUT}/host_fitted.yaml", help="the fitted spec's path")
     c.set_defaults(func=cmd_calibrate)
+
+    f = sub.add_parser("fit", help="fit the latency model to measured networks (or a kernel LUT): writes a spec")
+    f.add_argument("measurements", help="a CSV with columns model,latency_ms (model: a file or zoo name), or a LUT")
+    f.add_argument("--precision", choices=("int8", "fp16", "fp32"), default="int8", help="what the device ran")
+    f.add_argument("--base", metavar="SPEC", help="scale this calibrated spec to the new device (3-5 networks)")
+    f.add_argument("--kind", choices=("cpu", "gpu", "dsp", "npu"), default="cpu", help="the device's kind")
+    f.add_argument("-o", "--output", default=f"{DEFAULT_OUT}/fitted.yaml", help="the fitted spec's path")
+    f.set_defaults(func=cmd_fit)
 
     v = sub.add_parser("validate", help="measure models end to end and compare with the predictions")
     v.add_argument("models", nargs="+", help="zoo names, ONNX (.onnx) or TFLite (.tflite) files")

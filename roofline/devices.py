@@ -22,12 +22,13 @@ import yaml
 from roofline.dtypes import PRECISION_BYTES
 from roofline.errors import SpecError, UnknownDeviceError, did_you_mean
 
-__all__ = ["DeviceSpec", "list_devices", "load_device", "load_devices", "device_table", "spec_dir"]
+__all__ = ["DeviceSpec", "list_devices", "load_device", "load_devices", "device_table", "spec_dir", "write_spec"]
 
 KINDS = ("cpu", "gpu", "dsp", "npu")
 PROVENANCES = ("datasheet", "fitted", "measured")
 _REQUIRED = ("name", "display_name", "kind", "default_precision", "provenance", "sources")
-_OPTIONAL = ("peak_macs_per_s", "bandwidth_bytes_per_s", "ridge_macs_per_byte", "notes", "fingerprint", "calibration")
+_OPTIONAL = ("peak_macs_per_s", "bandwidth_bytes_per_s", "ridge_macs_per_byte", "notes", "fingerprint", "calibration",
+             "fit")  # fmt: skip
 # what a fitted spec's ``calibration`` gives per layer kind (see profilers.calibrate)
 _CALIBRATION_FIELDS = ("peak_macs_per_s", "bandwidth_bytes_per_s", "overhead_s", "rows", "median_abs_error")
 _RIDGE_TOLERANCE = 0.01
@@ -49,6 +50,8 @@ class DeviceSpec:
     notes: str = ""
     fingerprint: Mapping[str, object] = field(default_factory=dict)
     calibration: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # per layer kind, fitted
+    # how a fitted spec was fitted: the data, its rows, the cross-validated errors (roofline.fit)
+    fit: Mapping[str, object] = field(default_factory=dict)
     path: str = ""
 
     @property
@@ -181,10 +184,18 @@ def _calibration(data, where: str) -> dict:
                     raise SpecError(f"{where}: field 'calibration.{kind}.{key}': must be a number >= 0, got {value!r}")
             elif value is not None:
                 _number(value, f"calibration.{kind}.{key}", where)
-        if "bandwidth_bytes_per_s" not in fit:
+        if "bandwidth_bytes_per_s" not in fit and kind != "network":  # network: a constant per inference
             raise SpecError(f"{where}: field 'calibration.{kind}': missing bandwidth_bytes_per_s")
         out[str(kind)] = dict(fit)
     return out
+
+
+def _fit_record(data, where: str) -> dict:
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise SpecError(f"{where}: field 'fit': must map names (data, rows, cv, ...) to values, got {data!r}")
+    return dict(data)
 
 
 def validate_spec(data, where: str = "<spec>") -> DeviceSpec:
@@ -241,6 +252,7 @@ def validate_spec(data, where: str = "<spec>") -> DeviceSpec:
         notes=str(data.get("notes") or "").strip(),
         fingerprint=dict(data.get("fingerprint") or {}),
         calibration=_calibration(data.get("calibration"), where),
+        fit=_fit_record(data.get("fit"), where),
     )
 
 
@@ -262,3 +274,22 @@ def device_table(devices=None) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def write_spec(spec: DeviceSpec, path) -> None:
+    """Write a spec as YAML (the format ``load_device`` reads), whole or not at all."""
+    data = {
+        "name": spec.name, "display_name": spec.display_name, "kind": spec.kind,
+        "default_precision": spec.default_precision, "provenance": spec.provenance,
+        "peak_macs_per_s": dict(spec.peak_macs_per_s), "bandwidth_bytes_per_s": spec.bandwidth_bytes_per_s,
+        "ridge_macs_per_byte": None if spec.bandwidth_bytes_per_s else dict(spec.ridge_macs_per_byte),
+        "sources": list(spec.sources), "fingerprint": dict(spec.fingerprint),
+        "calibration": {k: dict(v) for k, v in spec.calibration.items()}, "fit": dict(spec.fit), "notes": spec.notes,
+    }  # fmt: skip
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        yaml.safe_dump({k: v for k, v in data.items() if v not in (None, {}, "")}, f, sort_keys=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

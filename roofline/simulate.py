@@ -3,7 +3,9 @@
 Written with the ridge point RP = PeakMACs / PeakMemBW, a layer's time is
 max(MACs_i, Bytes_i * RP) / PeakMACs, so a device known only by its ridge point still ranks
 networks: its latency is in MAC-equivalents (units of 1 / PeakMACs). Everything is vectorised over
-layers x devices (or ridge points) with numpy.
+layers x devices (or ridge points) with numpy. A fitted spec (``calibration``) prices with the full
+latency model of ``roofline.latency``: per-kind peaks, bandwidths and overheads, cold weights, layout
+conversions and a per-network constant.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from roofline.devices import DeviceSpec, load_devices
 from roofline.errors import InvalidParameterError, check_choice
 from roofline.fuse import FUSE_MODES
 from roofline.graph import Graph, ModelLike, load_graph
+from roofline.latency import LatencyModel
 
 __all__ = ["Prediction", "predict", "roofline_time"]
 
@@ -61,8 +64,10 @@ class Prediction:
     bytes: np.ndarray  # (L, D) bytes each device moves per layer (at its precision)
     compute: np.ndarray  # (L, D)
     memory: np.ndarray  # (L, D)
-    time: np.ndarray  # (L, D)
+    time: np.ndarray  # (L, D): overhead + max(compute, memory)
     peak: np.ndarray  # (D,) MACs/s, NaN on relative devices
+    overhead: np.ndarray | float = 0.0  # (L, D) fixed per-layer costs of fitted specs (roofline.latency)
+    network: np.ndarray | float = 0.0  # (D,) per-network seconds of fitted specs: constant, layout conversions
 
     @property
     def relative(self) -> np.ndarray:
@@ -75,7 +80,7 @@ class Prediction:
     @cached_property
     def totals(self) -> pd.DataFrame:
         """One row per device: latency (ms, or MAC-equivalents when relative) and what bounds it."""
-        total = self.time.sum(axis=0)
+        total = self.time.sum(axis=0) + self.network
         memory_bound = ~(self.compute >= self.memory)  # layers without MACs (unknown ops) are memory-bound
         with np.errstate(invalid="ignore", divide="ignore"):
             mem_share = np.where(total > 0, np.sum(self.memory, axis=0, where=memory_bound) / total, 0.0)
@@ -88,6 +93,15 @@ class Prediction:
         out["macs"] = np.nansum(self.layers["macs"].to_numpy(float))
         out["bytes"] = self.bytes.sum(axis=0)
         return out
+
+    def _overhead(self, j: int) -> np.ndarray:
+        return np.broadcast_to(self.overhead, self.time.shape)[:, j]
+
+    def _bound(self, j: int) -> np.ndarray:
+        """Which term bounds each layer on device ``j``: compute, memory, or the fixed overhead."""
+        c, m = self.compute[:, j], self.memory[:, j]
+        bound = np.where(c >= m, "compute", "memory")
+        return np.where(self._overhead(j) > np.fmax(c, m), "overhead", bound)
 
     def per_layer(self, device: str | None = None) -> pd.DataFrame:
         """Tidy per-layer table (one row per layer per device): times, latency and bound."""
@@ -110,7 +124,8 @@ class Prediction:
                         "latency_mac_equiv": self.time[:, j] * (1.0 if rel else self.peak[j]),
                         "compute_time": self.compute[:, j] * scale,
                         "memory_time": self.memory[:, j] * scale,
-                        "bound": np.where(self.compute[:, j] >= self.memory[:, j], "compute", "memory"),
+                        "overhead_time": self._overhead(j) * scale,
+                        "bound": self._bound(j),
                         "unit": "MAC-eq" if rel else "ms",
                     }
                 )
@@ -178,19 +193,56 @@ def predict(
     ridge = info["ridge_macs_per_byte"].to_numpy(float)
 
     distinct = list(dict.fromkeys(precisions))
+    models = [LatencyModel.of(d, p) for d, p in zip(specs, precisions)]
+    graph = None
     if isinstance(model, pd.DataFrame):
         first = model
         per_precision = np.repeat(model["bytes"].to_numpy(float)[:, None], len(distinct), axis=1)
+        if "weight_bytes" in model.columns:
+            weights = np.repeat(model["weight_bytes"].to_numpy(float)[:, None], len(distinct), axis=1)
+        elif any(m.weights_bandwidth_bytes_per_s for m in models):
+            raise InvalidParameterError("a spec here prices cold weights: the layer table needs a weight_bytes column")
+        else:
+            weights = np.zeros((len(model), len(distinct)))
     else:
         graph = model if isinstance(model, Graph) else load_graph(model, input_shapes)
         layers = Layers.build(graph, fuse, on_unknown)
         first = layers.table(distinct[0], distinct[0])
-        per_precision = np.stack([price(layers.traffic, p, p).sum(axis=1) for p in distinct], axis=1)
+        priced = [price(layers.traffic, p, p) for p in distinct]
+        per_precision = np.stack([b.sum(axis=1) for b in priced], axis=1)
+        weights = np.stack([b[:, 0] for b in priced], axis=1)
     if len(distinct) == 1:  # a view, not a (layers x devices) copy: sweeps stay cheap
         bytes_ = np.broadcast_to(per_precision, (per_precision.shape[0], len(precisions)))
     else:
         bytes_ = per_precision[:, [distinct.index(p) for p in precisions]]
-    time, compute, memory = roofline_time(
-        first["macs"].to_numpy(float), bytes_, np.where(np.isnan(peak), 1.0, peak), ridge
-    )
-    return Prediction(first, info, bytes_, compute, memory, time, peak)
+    macs = first["macs"].to_numpy(float)
+    time, compute, memory = roofline_time(macs, bytes_, np.where(np.isnan(peak), 1.0, peak), ridge)
+    overhead = np.zeros(len(info))
+    fitted = [j for j, m in enumerate(models) if not m.plain]
+    network = np.zeros(len(info))
+    if fitted:  # per-kind fits, overheads and network terms: the latency model, device by device
+        time, compute, memory = np.array(time), np.array(compute), np.array(memory)
+        overhead = np.zeros_like(time)
+        for j in fitted:
+            m = models[j]
+            c, mem, o = m.layer_times(first["kind"], macs, bytes_[:, j], weights[:, distinct.index(m.precision)])
+            compute[:, j], memory[:, j], overhead[:, j] = c, mem, o
+            time[:, j] = o + np.fmax(c, mem)
+            network[j] = m.network_s + m.conversion_seconds(_conversion_bytes(graph, first, m, specs[j]))
+    return Prediction(first, info, bytes_, compute, memory, time, peak, overhead, network)
+
+
+def _conversion_bytes(graph: Graph | None, table: pd.DataFrame, model: LatencyModel, spec: DeviceSpec) -> list[float]:
+    """Bytes each onnxruntime layout conversion of the network reads and writes (when the spec fitted them)."""
+    if model.layout is None:
+        return []
+    if graph is None:
+        raise InvalidParameterError(
+            f"device {spec.name!r} prices onnxruntime's layout conversions, which need the model's graph: "
+            "predict the model (file, ModelProto or Graph), not a layer table"
+        )
+    from roofline.dtypes import PRECISION_BYTES
+    from roofline.ort_layout import reorders
+
+    size = PRECISION_BYTES[model.precision]
+    return [2.0 * r.numel * size for r in reorders(graph, table)]

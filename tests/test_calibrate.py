@@ -12,13 +12,14 @@ import yaml
 import roofline
 from profilers import get_runner
 from profilers.build import build_lut
-from profilers.calibrate import CalibrationError, calibrate, fit_roofline, predict_measured, write_spec
+from profilers.calibrate import CalibrationError, calibrate, fit_roofline, predict_measured
 from profilers.kernels import is_generic, kernel_model, kernels_of, layer_keys, parse_layer
 from profilers.lut import open_lut
-from profilers.ort_layout import reorders
 from profilers.ort_trace import node_times
 from roofline.cli import main
+from roofline.devices import write_spec
 from roofline.errors import InvalidParameterError, SpecError
+from roofline.ort_layout import reorders
 
 FAST = {"warmup": 2, "runs": 8}
 
@@ -109,6 +110,26 @@ def test_calibrate_then_predict_from_the_lut(tmp_path, se_net):
     assert 0.5 < alone.attrs["total_ms"] / backed.attrs["total_ms"] < 2
     with pytest.raises(CalibrationError, match="needs a LUT"):
         predict_measured(se_net)
+
+
+def test_lut_build_calibrate_predict_on_the_command_line(tmp_path, se_net, capsys):
+    # the documented host flow, step by step as a user types it; predict prices with the fit it reads
+    import onnx
+    import pandas as pd
+
+    path, lut, fitted = tmp_path / "net.onnx", tmp_path / "lut.csv", tmp_path / "fitted.yaml"
+    onnx.save(se_net, path)
+    assert main(["lut", "build", str(path), "--lut", str(lut), "--runs", "8", "--warmup", "2"]) == 0
+    assert main(["calibrate", str(lut), "-o", str(fitted)]) == 0
+    assert "weights" in capsys.readouterr().out  # the measured streaming bandwidth is a row like the fits
+    assert main(["predict", str(path), "--device", str(fitted), "--csv", str(tmp_path / "p.csv"), "--layers", "3"]) == 0
+    predicted_ms = pd.read_csv(tmp_path / "p.csv")["latency_ms"].iloc[0]
+    spec = roofline.load_device(fitted)
+    assert predicted_ms == pytest.approx(predict_measured(path, None, spec).attrs["total_ms"], rel=1e-9)
+    bare = roofline.DeviceSpec(**{**spec.__dict__, "calibration": {}})  # peak and bandwidth only
+    assert roofline.predict(path, bare).totals["latency_ms"].iloc[0] < 0.9 * predicted_ms  # overheads count
+    per_layer = roofline.predict(path, spec).per_layer()
+    assert {"compute", "memory", "overhead"} >= set(per_layer["bound"]) and "overhead" in set(per_layer["bound"])
 
 
 def test_calibration_needs_enough_kernels(tmp_path):

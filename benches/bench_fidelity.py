@@ -1,0 +1,145 @@
+"""Fidelity: how well each predictor matches public measurements of real devices (a benchmark, not a test).
+
+For every public dataset shipped in ``lut/`` (``profilers.public_data``):
+
+- **MobileNetV4 Table 6** (arXiv 2404.10518): the zoo networks the table lists, per device. Spearman's
+  rank correlation of MACs alone, of the shipped spec (for the paper's four ridge-point devices, next to
+  its Table 16), and the fitted latency model's leave-one-out errors.
+- **NAS-Bench-201** (HW-NAS-Bench and HELP's phones, CIFAR-10 cells at 32x32): per device, the model is
+  fitted on ``--train`` random networks and judged on ``--unseen`` others: within +-10% / +-5%, median
+  |error|, Spearman; next to MACs alone (latency = a x MACs + b, least squares on the same training set)
+  and the shipped datasheet spec where one exists (Raspberry Pi 4).
+- **Coral Edge TPU benchmarks** (coral.ai): the shipped ``coral_edgetpu`` spec against the published
+  milliseconds of the networks the zoo builds (target: within 0.5-2x).
+
+Usage: ``python benches/bench_fidelity.py [--train 30] [--unseen 270] [--seed 0] [--devices pixel3 raspi4]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import roofline  # noqa: E402
+from profilers.nasbench201 import build_nasbench201  # noqa: E402
+from profilers.public_data import load_public, public_meta  # noqa: E402
+from roofline.fit import fit  # noqa: E402
+
+# the paper's ridge-point devices: Table 6 column -> shipped spec, and Table 16's Spearman for it
+TABLE16 = {"pixel6_cpu": ("pixel6_cpu", 0.973), "s23_cpu": ("galaxy_s23_cpu", 0.962),
+           "pixel4_hexagon": ("pixel4_dsp", 0.962), "pixel8_edgetpu": ("pixel8_edgetpu", 0.973)}  # fmt: skip
+# NAS-Bench-201 devices with a shipped datasheet spec
+NB201_SPECS = {"raspi4": "rpi4_cpu"}
+# Coral's benchmark rows the zoo builds
+CORAL_ZOO = {"MobileNet v1": "mobilenet_v1", "MobileNet v2": "mobilenet_v2"}
+
+
+def spearman(a, b) -> float:
+    ra, rb = pd.Series(np.asarray(a, float)).rank(), pd.Series(np.asarray(b, float)).rank()
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def errors(predicted, measured) -> dict:
+    e = np.asarray(predicted, float) / np.asarray(measured, float) - 1
+    return {"within_10pct": np.mean(np.abs(e) <= 0.10), "within_5pct": np.mean(np.abs(e) <= 0.05),
+            "median_abs_error": np.median(np.abs(e)), "spearman": spearman(predicted, measured)}  # fmt: skip
+
+
+def line(label: str, e: dict) -> str:
+    return (f"  {label:<22} within10 {e['within_10pct']:6.1%}  within5 {e['within_5pct']:6.1%}  "
+            f"median|err| {e['median_abs_error']:6.1%}  Spearman {e['spearman']:.3f}")  # fmt: skip
+
+
+def table6() -> None:
+    df = load_public("mobilenetv4_table6")
+    df = df[df["zoo_name"].notna()]
+    print("\n== MobileNetV4 Table 6 (zoo networks only), int8 ==")
+    models = {}
+    for zoo_name, res in df[["zoo_name", "resolution"]].drop_duplicates().itertuples(index=False):
+        models[zoo_name] = roofline.zoo.build(zoo_name, resolution=int(res))
+    tables = {
+        n: roofline.count(m, fuse="runtime", weight_dtype="int8", activation_dtype="int8") for n, m in models.items()
+    }
+    for device, rows in df.groupby("device"):
+        measured = rows.set_index("zoo_name")["latency_ms"]
+        names = list(measured.index)
+        macs = [roofline.totals(tables[n])["macs"] for n in names]
+        out = f"{device:<16} n={len(names):2d}  Spearman: MACs {spearman(macs, measured):.3f}"
+        if device in TABLE16:
+            spec, paper = TABLE16[device]
+            shipped = [roofline.predict(tables[n], spec).totals["latency_mac_equiv"].iloc[0] for n in names]
+            out += f", shipped {spec} {spearman(shipped, measured):.3f} (paper Table 16: {paper:.3f})"
+        result = fit(pd.DataFrame({"model": [models[n] for n in names], "latency_ms": measured.to_numpy()}), "int8")
+        out += f", fitted (leave-one-out) {result.cv['spearman']:.3f}, within10 {result.cv['within_10pct']:.0%}"
+        out += f", median|err| {result.cv['median_abs_error']:.1%}"
+        print(out)
+
+
+def nasbench201(train: int, unseen: int, seed: int, devices: list[str] | None) -> None:
+    df = load_public("nasbench201_help")
+    meta = public_meta("nasbench201_help")["devices"]
+    print(f"\n== NAS-Bench-201 (CIFAR-10 cells), fp32: fit on {train}, judged on {unseen} unseen ==")
+    rng = np.random.default_rng(seed)
+    archs = df["model"].unique()
+    picked = rng.choice(archs, size=train + unseen, replace=False)
+    t = time.perf_counter()
+    tables = {a: roofline.count(build_nasbench201(a, "cifar10"), fuse="runtime", weight_dtype="fp32",
+                                activation_dtype="fp32") for a in picked}  # fmt: skip
+    print(f"  ({len(tables)} networks built and counted in {time.perf_counter() - t:.1f} s)")
+    fit_set, test_set = list(picked[:train]), list(picked[train:])
+    for device in devices or list(meta):
+        lat = df[df["device"] == device].set_index("model")["latency_ms"]
+        y_fit, y_test = lat[fit_set].to_numpy(), lat[test_set].to_numpy()
+        kind = meta[device].get("kind", "")
+        print(f"{device} ({kind}): measured median {np.median(y_test):.3g} ms")
+        macs_fit = np.array([roofline.totals(tables[a])["macs"] for a in fit_set], float)
+        macs_test = np.array([roofline.totals(tables[a])["macs"] for a in test_set], float)
+        a, b = np.polyfit(macs_fit, y_fit, 1)
+        print(line("MACs alone (a*MACs+b)", errors(np.maximum(a * macs_test + b, 1e-6), y_test)))
+        if device in NB201_SPECS:
+            spec = NB201_SPECS[device]
+            shipped = [roofline.predict(tables[x], spec, precision="fp32").totals["latency_ms"].iloc[0]
+                       for x in test_set]  # fmt: skip
+            print(line(f"shipped {spec}", errors(shipped, y_test)))
+        t = time.perf_counter()
+        result = fit(pd.DataFrame({"model": [tables[x] for x in fit_set], "latency_ms": y_fit}), "fp32",
+                     source=f"nasbench201_help {device}")  # fmt: skip
+        predicted = [roofline.predict(tables[x], result.spec).totals["latency_ms"].iloc[0] for x in test_set]
+        print(line("fitted latency model", errors(predicted, y_test)) + f"  ({time.perf_counter() - t:.1f} s)")
+
+
+def coral() -> None:
+    df = load_public("coral_edgetpu")
+    print("\n== Coral Edge TPU benchmarks vs the shipped coral_edgetpu spec (int8) ==")
+    for name, zoo_name in CORAL_ZOO.items():
+        rows = df[(df["model"].str.startswith(name)) & (df["device"].str.contains("usb", case=False))]
+        if rows.empty:
+            continue
+        measured = float(rows["latency_ms"].iloc[0])
+        predicted = roofline.predict(zoo_name, "coral_edgetpu").totals["latency_ms"].iloc[0]
+        print(f"  {zoo_name:<14} published {measured:6.2f} ms ({rows['device'].iloc[0]}), predicted "
+              f"{predicted:7.2f} ms: {predicted / measured:5.2f}x")  # fmt: skip
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--train", type=int, default=30)
+    p.add_argument("--unseen", type=int, default=270)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--devices", nargs="*", help="NAS-Bench-201 devices (default: all)")
+    args = p.parse_args()
+    table6()
+    nasbench201(args.train, args.unseen, args.seed, args.devices)
+    coral()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""Fit the latency model (``roofline.latency``) to a user's measurements of whole networks.
+
+``fit(measurements, precision)`` takes networks and their measured latencies (a CSV with columns
+``model,latency_ms``: a model file, relative to the CSV, or a zoo name) and fits, jointly over every
+runtime-fused layer of every network,
+
+    latency = network_s + sum_layers [ overhead_g + max(MACs / peak_g, bytes / bandwidth_g) ]
+
+with one (peak, bandwidth, overhead) per group ``g`` of layer kinds (:data:`GROUPS`), in log time
+with a robust loss (scipy's ``least_squares``, soft L1) within physical bounds (overheads 0-10 ms).
+With fewer than :data:`ROWS_PER_PARAMETER` rows per parameter, the groups collapse to two (layers
+with MACs, layers without). ``base=SPEC`` instead scales a calibrated spec to a new device: one time
+scale and a network constant, enough for 3-5 measured networks.
+
+The fitted spec's errors are cross-validated (leave-one-out under 30 rows, else 5-fold): the share
+of held-out networks within +-5% and +-10%, the median |error| and Spearman's rank correlation. They
+are written into the spec (``fit``) with the data's source. ``roofline predict --device SPEC.yaml``
+then prices exactly as the fit did: the in-sample predictions are ``roofline.predict`` of the spec.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from roofline.count import count
+from roofline.devices import DeviceSpec, load_device, validate_spec
+from roofline.dtypes import PRECISION_BYTES
+from roofline.errors import RooflineError, check_choice
+from roofline.latency import LatencyModel
+from roofline.ops import KINDS
+from roofline.simulate import predict
+
+__all__ = ["fit", "FitResult", "FitError", "read_measurements", "GROUPS"]
+
+#: layer kinds that share one fitted (peak, bandwidth, overhead)
+GROUPS = {
+    "conv": ("conv", "grouped", "conv-transpose"),
+    "pointwise": ("pointwise",),
+    "depthwise": ("depthwise",),
+    "gemm": ("gemm", "matmul"),
+    "other": tuple(k for k in KINDS if k not in ("conv", "grouped", "conv-transpose", "pointwise", "depthwise",
+                                                "gemm", "matmul")),
+}  # fmt: skip
+_TWO_GROUPS = {"macs": tuple(k for g in ("conv", "pointwise", "depthwise", "gemm") for k in GROUPS[g]),
+               "other": GROUPS["other"]}  # fmt: skip
+#: the per-group fit is used only with at least this many measured networks per fitted parameter
+ROWS_PER_PARAMETER = 3
+_BOUNDS = {"peak": (1e7, 1e16), "bandwidth": (1e6, 1e13), "overhead": (0.0, 0.01), "network": (0.0, 1.0)}
+
+
+class FitError(ValueError, RooflineError):
+    """Measurements that cannot be fitted: too few, non-positive, or unreadable."""
+
+
+@dataclass
+class FitResult:
+    """A fitted spec, its per-network predictions and its cross-validated errors."""
+
+    spec: DeviceSpec
+    table: pd.DataFrame  # model, measured_ms, predicted_ms (in-sample, = predict), cv_predicted_ms, cv_error
+    cv: dict  # folds, within_5pct, within_10pct, median_abs_error, spearman
+
+    def summary(self) -> str:
+        c = self.cv
+        return (f"{len(self.table)} networks, {c['folds']} cross-validation: {c['within_10pct']:.0%} within +-10%, "
+                f"{c['within_5pct']:.0%} within +-5%, median |error| {c['median_abs_error']:.1%}, "
+                f"Spearman {c['spearman']:.3f}")  # fmt: skip
+
+
+def read_measurements(path) -> pd.DataFrame:
+    """A ``model,latency_ms`` CSV, model paths made absolute (relative ones are relative to the CSV)."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise FitError(f"{path}: not a readable CSV ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    return _checked(df, str(path), base_dir=path.parent)
+
+
+def _checked(df: pd.DataFrame, where: str, base_dir: Path | None = None) -> pd.DataFrame:
+    missing = {"model", "latency_ms"} - set(df.columns)
+    if missing:
+        raise FitError(f"{where}: needs columns model,latency_ms; missing {sorted(missing)} (has {list(df.columns)})")
+    df = df[["model", "latency_ms"]].copy()
+    df["latency_ms"] = pd.to_numeric(df["latency_ms"], errors="coerce")
+    bad = df[~(np.isfinite(df["latency_ms"]) & (df["latency_ms"] > 0))]
+    if len(bad):
+        row = bad.index[0]
+        raise FitError(f"{where}: row {row + 2}: latency_ms must be a number > 0, got {df.loc[row, 'latency_ms']!r}")
+    if base_dir is not None:
+        df["model"] = [str(base_dir / m) if (base_dir / str(m)).exists() else str(m) for m in df["model"]]
+    named = df["model"].map(lambda m: isinstance(m, str))  # ModelProtos and tables are not hashable
+    if named.all() and df["model"].duplicated().any():  # the same network measured twice: its median
+        df = df.groupby("model", as_index=False, sort=False)["latency_ms"].median()
+    return df.reset_index(drop=True)
+
+
+def fit(
+    measurements,
+    precision: str = "int8",
+    *,
+    base: str | DeviceSpec | None = None,
+    name: str = "fitted",
+    display_name: str | None = None,
+    kind: str = "cpu",
+    source: str | None = None,
+    seed: int = 0,
+) -> FitResult:
+    """Fit a device spec to whole-network latencies (see the module docstring).
+
+    Args:
+        measurements: a ``model,latency_ms`` CSV path, or a DataFrame with those columns (models are
+            files, ModelProtos, zoo names, or layer tables counted at ``precision`` with fuse="runtime").
+        precision: the precision the device ran at; weights and activations are counted at it.
+        base: a calibrated spec to scale to this device instead of fitting every group.
+        name, display_name, kind: the new spec's.
+        source: where the measurements come from (default: the CSV's name), written into the spec.
+    """
+    check_choice(precision, sorted(PRECISION_BYTES), "precision")
+    if isinstance(measurements, (str, os.PathLike)):
+        source = source or f"{Path(measurements).name}"
+        df = read_measurements(measurements)
+    else:
+        df = _checked(pd.DataFrame(measurements), "measurements")
+    if len(df) < 3:
+        raise FitError(f"fitting needs at least 3 measured networks, got {len(df)}")
+    tables = [m if isinstance(m, pd.DataFrame) else
+              count(m, weight_dtype=precision, activation_dtype=precision, fuse="runtime", on_unknown="report")
+              for m in df["model"]]  # fmt: skip
+    seconds = df["latency_ms"].to_numpy(float) / 1e3
+    base_spec = load_device(base) if base is not None else None
+    groups = GROUPS if len(df) >= ROWS_PER_PARAMETER * (3 * len(GROUPS) + 1) else _TWO_GROUPS
+
+    def fitted(idx) -> DeviceSpec:
+        sub = [tables[i] for i in idx]
+        if base_spec is not None:
+            return _scaled(base_spec, sub, seconds[idx], precision)
+        return _spec_from(_fit_groups(sub, seconds[idx], groups), groups, precision)
+
+    spec = fitted(np.arange(len(df)))
+    cv_pred, folds = _cross_validate(fitted, tables, len(df), seed)
+    errors = cv_pred / seconds - 1
+    cv = {
+        "folds": folds,
+        "within_5pct": float(np.mean(np.abs(errors) <= 0.05)),
+        "within_10pct": float(np.mean(np.abs(errors) <= 0.10)),
+        "median_abs_error": float(np.median(np.abs(errors))),
+        "spearman": _spearman(cv_pred, seconds),
+    }
+    data = _spec_data(spec, name, display_name or f"{name} (fitted to {len(df)} networks)", kind, precision)
+    scaled = f" by scaling {base_spec.name}" if base_spec else ""
+    data["sources"] = [f"{len(df)} whole-network latencies ({source or 'measurements'}), fitted "
+                       f"{dt.date.today().isoformat()}{scaled}"]  # fmt: skip
+    data["fit"] = {"data": source or "measurements", "rows": len(df), "precision": precision,
+                   "method": f"scaled {base_spec.name}" if base_spec else f"groups {', '.join(groups)}",
+                   "cv": {k: round(v, 4) if isinstance(v, float) else v for k, v in cv.items()}}  # fmt: skip
+    data["notes"] = "The latency model of roofline.latency, fitted to whole-network latencies (roofline.fit)."
+    spec = validate_spec(data, name)
+    predicted = np.array([predict(t, spec).totals["latency_ms"].iloc[0] for t in tables])
+    table = pd.DataFrame({"model": df["model"], "measured_ms": seconds * 1e3, "predicted_ms": predicted,
+                          "cv_predicted_ms": cv_pred * 1e3, "cv_error": errors})  # fmt: skip
+    return FitResult(spec, table, cv)
+
+
+# ---- the fit -------------------------------------------------------------------------------------
+
+
+def _features(tables, groups) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Per network: group index, MACs and bytes of every layer."""
+    index = {k: g for g, kinds in enumerate(groups.values()) for k in kinds}
+    gs = [np.array([index.get(k, len(groups) - 1) for k in t["kind"]]) for t in tables]
+    return gs, [t["macs"].fillna(0).to_numpy(float) for t in tables], [t["bytes"].to_numpy(float) for t in tables]
+
+
+def _fit_groups(tables, seconds: np.ndarray, groups: Mapping) -> dict:
+    """(peak, bandwidth, overhead) per group and the network constant, least squares in log time."""
+    from scipy.optimize import least_squares
+
+    gs, macs, bytes_ = _features(tables, groups)
+    n = len(groups)
+    has_macs = np.array([any(m[g == j].sum() > 0 for g, m in zip(gs, macs)) for j in range(n)])
+
+    def unpack(x):
+        peak = 10.0 ** x[:n]
+        bw = 10.0 ** x[n : 2 * n]
+        return np.where(has_macs, peak, np.inf), bw, x[2 * n : 3 * n], x[3 * n]
+
+    def predicted(x):
+        peak, bw, ov, net = unpack(x)
+        return np.array([net + np.sum(ov[g] + np.fmax(m / peak[g], b / bw[g])) for g, m, b in zip(gs, macs, bytes_)])
+
+    def residuals(x):
+        return np.log(np.maximum(predicted(x), 1e-12)) - np.log(seconds)
+
+    lo = [math.log10(_BOUNDS["peak"][0])] * n + [math.log10(_BOUNDS["bandwidth"][0])] * n
+    hi = [math.log10(_BOUNDS["peak"][1])] * n + [math.log10(_BOUNDS["bandwidth"][1])] * n
+    lo += [_BOUNDS["overhead"][0]] * n + [_BOUNDS["network"][0]]
+    hi += [_BOUNDS["overhead"][1]] * n + [_BOUNDS["network"][1]]
+    best = None
+    for peak0, bw0 in ((1e10, 1e10), (1e11, 1e9), (1e9, 1e11)):  # a few starts: max() makes the loss kinked
+        x0 = np.array([math.log10(peak0)] * n + [math.log10(bw0)] * n + [1e-6] * n + [float(seconds.min()) / 10])
+        r = least_squares(residuals, x0, bounds=(lo, hi), loss="soft_l1", f_scale=0.05, x_scale="jac")
+        if best is None or r.cost < best.cost:
+            best = r
+    peak, bw, ov, net = unpack(best.x)
+    return {"groups": {name: (float(peak[j]), float(bw[j]), float(ov[j])) for j, name in enumerate(groups)},
+            "network_s": float(net)}  # fmt: skip
+
+
+def _spec_from(fitted: dict, groups: Mapping, precision: str) -> DeviceSpec:
+    calibration = {}
+    for name, kinds in groups.items():
+        peak, bw, ov = fitted["groups"][name]
+        for k in kinds:
+            calibration[k] = {"peak_macs_per_s": None if math.isinf(peak) else peak, "bandwidth_bytes_per_s": bw,
+                              "overhead_s": ov}  # fmt: skip
+    calibration["network"] = {"overhead_s": fitted["network_s"]}
+    finite = [p for p, _, _ in fitted["groups"].values() if math.isfinite(p)] or [_BOUNDS["peak"][1]]
+    data = {"name": "fit", "display_name": "fit", "kind": "cpu", "default_precision": precision,
+            "provenance": "fitted", "sources": ["fit"], "peak_macs_per_s": {precision: max(finite)},
+            "bandwidth_bytes_per_s": max(bw for _, bw, _ in fitted["groups"].values()),
+            "calibration": calibration}  # fmt: skip
+    return validate_spec(data, "fit")
+
+
+def _scaled(base: DeviceSpec, tables, seconds: np.ndarray, precision: str) -> DeviceSpec:
+    """``base`` scaled in time by one factor, plus a network constant, fitted to the measurements."""
+    from scipy.optimize import least_squares
+
+    if not base.calibration:
+        raise FitError(f"--base {base.name!r} has no calibration: scale a fitted spec (or fit without --base)")
+    model = LatencyModel.of(base, precision)
+    totals = np.array([predict(t, base, precision=precision).totals["latency_ms"].iloc[0] / 1e3 for t in tables])
+    body = totals - model.network_s
+
+    def residuals(x):
+        return np.log(x[1] + x[0] * body) - np.log(seconds)
+
+    r = least_squares(residuals, [float(np.median(seconds / totals)), 0.0], bounds=([1e-4, 0.0], [1e4, 1.0]),
+                      loss="soft_l1", f_scale=0.05)  # fmt: skip
+    s, net = (float(v) for v in r.x)
+    calibration = {}
+    for kind, entry in base.calibration.items():
+        e = dict(entry)
+        if e.get("peak_macs_per_s"):
+            e["peak_macs_per_s"] /= s
+        if e.get("bandwidth_bytes_per_s"):
+            e["bandwidth_bytes_per_s"] /= s
+        if "overhead_s" in e:
+            e["overhead_s"] *= s
+        calibration[kind] = e
+    calibration["network"] = {"overhead_s": net}
+    peaks = {p: v / s for p, v in base.peak_macs_per_s.items()}
+    return replace(base, peak_macs_per_s=peaks, bandwidth_bytes_per_s=base.bandwidth_bytes_per_s / s,
+                   calibration=calibration, fit={})  # fmt: skip
+
+
+def _cross_validate(fitted, tables, n: int, seed: int) -> tuple[np.ndarray, str]:
+    """Held-out predictions (seconds): leave-one-out under 30 rows, else 5-fold."""
+    order = np.random.default_rng(seed).permutation(n)
+    k = n if n < 30 else 5
+    out = np.empty(n)
+    for f in range(k):
+        test = order[f::k]
+        train = np.setdiff1d(order, test)
+        spec = fitted(train)
+        out[test] = [predict(tables[i], spec).totals["latency_ms"].iloc[0] / 1e3 for i in test]
+    return out, "leave-one-out" if k == n else "5-fold"
+
+
+def _spearman(a, b) -> float:
+    ra, rb = pd.Series(a).rank().to_numpy(), pd.Series(b).rank().to_numpy()
+    if np.std(ra) == 0 or np.std(rb) == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _spec_data(spec: DeviceSpec, name, display_name, kind, precision) -> dict:
+    peak = spec.peak_macs_per_s.get(precision) or max(spec.peak_macs_per_s.values())
+    return {"name": name, "display_name": display_name, "kind": kind, "default_precision": precision,
+            "provenance": "fitted", "peak_macs_per_s": {precision: peak},
+            "bandwidth_bytes_per_s": spec.bandwidth_bytes_per_s, "fingerprint": dict(spec.fingerprint),
+            "calibration": {k: dict(e) for k, e in spec.calibration.items()}}  # fmt: skip

@@ -1,0 +1,117 @@
+"""The latency model: one module, used by every path that prices a network with a device spec
+(``predict``, ``sweep``, ``validate``'s calibrated predictions, ``fit``).
+
+Per layer ``l`` of kind ``k``, and per network::
+
+    time = network_s
+         + sum_l [ overhead_k + max(MACs_l / peak_k, bytes_l / bandwidth_k) ]
+         + sum_l weight_bytes_l / weights_bandwidth          (weights come cold from DRAM)
+         + sum_conversions [ overhead + bytes / bandwidth ]  (onnxruntime's NCHWc layout changes)
+
+Every term is optional. A spec with peak and bandwidth only is the paper's roofline (no overheads);
+with a ridge point only, a relative roofline whose times are MAC-equivalents (units of 1 / PeakMACs).
+A fitted spec (``calibration``) gives per-kind peaks, bandwidths and overheads; kinds it does not
+name use the spec's overall peak and bandwidth. A calibration is valid at the precision it was
+fitted at: pricing another precision with it is an error, never a silent fallback.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from roofline.devices import DeviceSpec
+from roofline.errors import SpecError
+
+__all__ = ["KindFit", "LatencyModel", "SPECIAL_KINDS"]
+
+#: calibration entries that are not layer kinds: cold weights, layout conversions, the per-network constant
+SPECIAL_KINDS = ("weights", "layout", "network")
+
+
+@dataclass(frozen=True)
+class KindFit:
+    """The fitted roofline of one layer kind: time = overhead + max(MACs / peak, bytes / bandwidth)."""
+
+    peak_macs_per_s: float  # inf for kinds without MACs
+    bandwidth_bytes_per_s: float
+    overhead_s: float = 0.0
+
+    @classmethod
+    def of(cls, fit: Mapping[str, float]) -> KindFit:
+        return cls(fit.get("peak_macs_per_s") or math.inf, fit["bandwidth_bytes_per_s"], fit.get("overhead_s", 0.0))
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    """A device's latency model at one precision (see the module docstring)."""
+
+    precision: str
+    default: KindFit  # the spec's overall roofline (relative device: peak 1, bandwidth 1 / ridge)
+    relative: bool = False
+    kinds: Mapping[str, KindFit] = field(default_factory=dict)
+    weights_bandwidth_bytes_per_s: float | None = None
+    layout: KindFit | None = None
+    network_s: float = 0.0
+
+    @classmethod
+    def of(cls, spec: DeviceSpec, precision: str | None = None) -> LatencyModel:
+        p = spec.resolve_precision(precision)
+        peak = spec.peak(p)
+        if peak is None:
+            default = KindFit(1.0, 1.0 / spec.ridge(p)) if spec.ridge(p) > 0 else KindFit(1.0, math.inf)
+        else:
+            default = KindFit(peak, peak / spec.ridge(p))
+        cal = spec.calibration
+        if not cal:
+            return cls(p, default, relative=peak is None)
+        if p != spec.default_precision:
+            raise SpecError(
+                f"device {spec.name!r} was calibrated at {spec.default_precision}; its calibration cannot price "
+                f"{p} (fit it again at {p}, or drop --precision)"
+            )
+        if peak is None:
+            raise SpecError(f"device {spec.name!r}: a calibrated spec needs peak_macs_per_s and bandwidth_bytes_per_s")
+        return cls(
+            p,
+            default,
+            kinds={k: KindFit.of(v) for k, v in cal.items() if k not in SPECIAL_KINDS},
+            weights_bandwidth_bytes_per_s=cal.get("weights", {}).get("bandwidth_bytes_per_s"),
+            layout=KindFit.of(cal["layout"]) if "layout" in cal else None,
+            network_s=float(cal.get("network", {}).get("overhead_s", 0.0)),
+        )
+
+    @property
+    def plain(self) -> bool:
+        """True when this is the plain roofline (no per-kind fits, overheads or extra terms)."""
+        return not (self.kinds or self.weights_bandwidth_bytes_per_s or self.layout or self.network_s)
+
+    def layer_times(self, kinds, macs, bytes_, weight_bytes=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(compute, memory, overhead) seconds (MAC-equivalents when relative) per layer.
+
+        A layer's time is ``overhead + max(compute, memory)``; NaN MACs (unknown ops) count as memory only.
+        ``overhead`` holds the fixed per-layer cost and, on a spec fitted with cold weights, the time to
+        stream the layer's weights (measured to add to, not overlap with, the layer's own time).
+        """
+        kinds = np.asarray(kinds, dtype=object)
+        macs = np.asarray(macs, float)
+        bytes_ = np.asarray(bytes_, float)
+        fits = [self.kinds.get(k, self.default) for k in kinds]
+        peak = np.array([f.peak_macs_per_s for f in fits], float)
+        bandwidth = np.array([f.bandwidth_bytes_per_s for f in fits], float)
+        overhead = np.array([f.overhead_s for f in fits], float)
+        compute = macs / peak
+        memory = bytes_ / bandwidth
+        if self.weights_bandwidth_bytes_per_s and weight_bytes is not None:
+            overhead = overhead + np.asarray(weight_bytes, float) / self.weights_bandwidth_bytes_per_s
+        return compute, memory, overhead
+
+    def conversion_seconds(self, conversion_bytes) -> float:
+        """Seconds of the layout conversions (each reads and writes its tensor: ``bytes`` given whole)."""
+        if self.layout is None:
+            return 0.0
+        b = np.asarray(conversion_bytes, float)
+        return float(np.sum(self.layout.overhead_s + b / self.layout.bandwidth_bytes_per_s))

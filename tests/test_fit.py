@@ -1,0 +1,105 @@
+"""``roofline fit``: the latency model fitted to whole-network latencies, cross-validated, written as a
+spec that ``predict`` prices exactly as the fit did. The measurements are tables the tests write from
+a known latency model (so what the fit should recover is known), never timed here."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import roofline
+from roofline.cli import main
+from roofline.devices import validate_spec
+from roofline.fit import FitError, fit
+
+NETWORKS = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v2_050", "mobilenet_v3_small", "mobilenet_v3_large",
+            "mnv4_conv_s", "mnasnet_a1", "efficientnet_b0"]  # fmt: skip
+
+
+def truth(scale: float = 1.0):
+    """A phone-like latency model: per-kind peaks, bandwidths and overheads, and a per-network constant."""
+    fits = {"conv": (4e10, 6e9, 2e-5), "pointwise": (6e10, 6e9, 1e-5), "depthwise": (1e10, 4e9, 1.5e-5)}
+    calibration = {k: {"peak_macs_per_s": p / scale, "bandwidth_bytes_per_s": b / scale, "overhead_s": o * scale}
+                   for k, (p, b, o) in fits.items()}  # fmt: skip
+    calibration["network"] = {"overhead_s": 5e-4 * scale}
+    return validate_spec({"name": "truth", "display_name": "truth", "kind": "cpu", "default_precision": "int8",
+                          "provenance": "fitted", "sources": ["the tests' known model"],
+                          "peak_macs_per_s": {"int8": 5e10 / scale, "fp16": 2.5e10 / scale},
+                          "bandwidth_bytes_per_s": 5e9 / scale,
+                          "calibration": calibration}, "truth")  # fmt: skip
+
+
+def measurements(spec, resolutions=(128, 224)) -> pd.DataFrame:
+    rows = []
+    for name in NETWORKS:
+        for res in resolutions:
+            model = roofline.zoo.build(name, resolution=res) if res != roofline.zoo.get(name).resolution else name
+            rows.append({"model": model, "latency_ms": roofline.predict(model, spec).totals["latency_ms"].iloc[0]})
+    return pd.DataFrame(rows)
+
+
+def test_fit_recovers_a_known_latency_model_within_its_cross_validated_error():
+    result = fit(measurements(truth()), "int8", name="phone")
+    assert result.cv["folds"] == "leave-one-out" and len(result.table) == 16
+    assert result.cv["within_10pct"] >= 0.9 and result.cv["spearman"] > 0.97
+    assert (result.table["predicted_ms"] / result.table["measured_ms"] - 1).abs().max() < 0.1
+    # the spec says how it was fitted, and predict prices the fitted networks exactly as the fit did
+    assert result.spec.provenance == "fitted" and result.spec.fit["cv"]["within_10pct"] == pytest.approx(
+        result.cv["within_10pct"], abs=1e-4)  # fmt: skip
+    assert result.spec.calibration["network"]["overhead_s"] >= 0
+    again = roofline.predict("mobilenet_v2", result.spec).totals["latency_ms"].iloc[0]
+    row = result.table["model"].map(lambda m: isinstance(m, str) and m == "mobilenet_v2")
+    assert again == pytest.approx(result.table.loc[row, "predicted_ms"].iloc[0], rel=1e-12)
+
+
+def test_the_command_line_fit_then_predict_gives_the_fit_s_own_prediction(tmp_path, capsys):
+    df = measurements(truth(), resolutions=(224,))
+    df = df[df["model"].map(lambda m: isinstance(m, str))]
+    csv = tmp_path / "pixel_ms.csv"
+    df.to_csv(csv, index=False)
+    spec_path = tmp_path / "my_phone.yaml"
+    assert main(["fit", str(csv), "--precision", "int8", "-o", str(spec_path)]) == 0
+    out = capsys.readouterr().out
+    assert "leave-one-out" in out and "within +-10%" in out
+    assert main(["predict", "mnv4_conv_s", "--device", str(spec_path), "--csv", str(tmp_path / "p.csv")]) == 0
+    predicted = pd.read_csv(tmp_path / "p.csv")["latency_ms"].iloc[0]
+    spec = roofline.load_device(spec_path)
+    assert spec.fit["rows"] == len(df) and spec.fit["data"] == "pixel_ms.csv"
+    expected = fit(csv, "int8").table.set_index("model")["predicted_ms"]
+    assert predicted == pytest.approx(expected[[m for m in expected.index if m.endswith("mnv4_conv_s")][0]])
+
+
+def test_a_new_device_from_a_few_networks_by_scaling_a_calibrated_spec(tmp_path):
+    # the same phone family, 2.5x slower: four measured networks are enough to scale the spec
+    slow = measurements(truth(scale=2.5), resolutions=(224,)).iloc[:4]
+    result = fit(slow, "int8", base=truth(), name="slow_phone")
+    assert result.spec.fit["method"] == "scaled truth"
+    check = measurements(truth(scale=2.5), resolutions=(160,))
+    for model, ms in zip(check["model"], check["latency_ms"]):  # networks the fit never saw
+        assert roofline.predict(model, result.spec).totals["latency_ms"].iloc[0] == pytest.approx(ms, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("model,ms\nmobilenet_v2,3\n", "needs columns model,latency_ms; missing \\['latency_ms'\\]"),
+        (
+            "model,latency_ms\nmobilenet_v2,-3\nmobilenet_v1,2\nmnv4_conv_s,1\n",
+            "row 2: latency_ms must be a number > 0",
+        ),
+        ("model,latency_ms\nmobilenet_v2,3\nmobilenet_v1,2\n", "at least 3 measured networks"),
+    ],
+)
+def test_bad_measurements_get_one_line(tmp_path, capsys, text, message):
+    csv = tmp_path / "m.csv"
+    csv.write_text(text)
+    with pytest.raises(FitError, match=message):
+        fit(csv)
+    assert main(["fit", str(csv), "-o", str(tmp_path / "x.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and not (tmp_path / "x.yaml").exists()
+
+
+def test_a_calibration_is_not_silently_used_at_another_precision():
+    with pytest.raises(roofline.RooflineError, match="calibrated at int8; its calibration cannot price fp16"):
+        roofline.predict("mobilenet_v2", truth(), precision="fp16")
