@@ -15,7 +15,10 @@ import numpy as np
 import pandas as pd
 
 from roofline.blocks import Block, block_layers, expanded
+from roofline.devices import load_devices
 from roofline.dtypes import precision_bytes
+from roofline.errors import InvalidParameterError
+from roofline.latency import LatencyModel
 from roofline.simulate import predict, roofline_time
 
 __all__ = ["Evaluator"]
@@ -32,6 +35,12 @@ class Evaluator:
     def __init__(self, devices=None, ridge_points=None, precision: str = "int8"):
         self.devices, self.ridge_points, self.precision = devices, ridge_points, precision
         self._bytes = precision_bytes(precision)
+        for spec in [] if devices is None and ridge_points is not None else load_devices(devices):
+            if not LatencyModel.of(spec, precision).plain:  # never price a fitted spec as a plain roofline
+                raise InvalidParameterError(
+                    f"device {spec.name!r} is a fitted spec (per-kind overheads, peaks and bandwidths); the search "
+                    "evaluator prices the plain roofline only: search with its ridge point or a datasheet spec"
+                )
         probe = predict(_PROBE, devices, ridge_points=ridge_points, precision=precision)  # resolves the devices
         self.columns, self.relative = list(probe.info.index), np.asarray(probe.relative)
         self._peak = np.where(self.relative, 1.0, probe.peak)

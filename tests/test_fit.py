@@ -103,3 +103,10 @@ def test_bad_measurements_get_one_line(tmp_path, capsys, text, message):
 def test_a_calibration_is_not_silently_used_at_another_precision():
     with pytest.raises(roofline.RooflineError, match="calibrated at int8; its calibration cannot price fp16"):
         roofline.predict("mobilenet_v2", truth(), precision="fp16")
+
+
+def test_the_search_evaluator_refuses_a_fitted_spec_instead_of_dropping_its_fit():
+    from roofline.fasteval import Evaluator
+
+    with pytest.raises(roofline.RooflineError, match="device 'truth' is a fitted spec"):
+        Evaluator([truth()])
