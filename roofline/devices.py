@@ -28,7 +28,9 @@ KINDS = ("cpu", "gpu", "dsp", "npu")
 PROVENANCES = ("datasheet", "fitted", "measured")
 _REQUIRED = ("name", "display_name", "kind", "default_precision", "provenance", "sources")
 _OPTIONAL = ("peak_macs_per_s", "bandwidth_bytes_per_s", "ridge_macs_per_byte", "notes", "fingerprint", "calibration",
-             "fit")  # fmt: skip
+             "fit", "memory")  # fmt: skip
+#: what a memory model may keep on chip (``memory.keeps``)
+MEMORY_KEEPS = ("weights", "activations")
 # what a fitted spec's ``calibration`` gives per layer kind (see profilers.calibrate)
 _CALIBRATION_FIELDS = ("peak_macs_per_s", "bandwidth_bytes_per_s", "overhead_s", "rows", "median_abs_error")
 _RIDGE_TOLERANCE = 0.01
@@ -52,6 +54,8 @@ class DeviceSpec:
     calibration: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # per layer kind, fitted
     # how a fitted spec was fitted: the data, its rows, the cross-validated errors (roofline.fit)
     fit: Mapping[str, object] = field(default_factory=dict)
+    # on-chip memory: {"on_chip_bytes": N, "keeps": ["weights", "activations"]}; what fits stays on chip
+    memory: Mapping[str, object] = field(default_factory=dict)
     path: str = ""
 
     @property
@@ -190,6 +194,17 @@ def _calibration(data, where: str) -> dict:
     return out
 
 
+def _memory(data, where: str) -> dict:
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or set(data) - {"on_chip_bytes", "keeps"}:
+        raise SpecError(f"{where}: field 'memory': must map on_chip_bytes and keeps, got {data!r}")
+    keeps = data.get("keeps")
+    if not isinstance(keeps, list) or not keeps or not set(keeps) <= set(MEMORY_KEEPS):
+        raise SpecError(f"{where}: field 'memory.keeps': must list some of {list(MEMORY_KEEPS)}, got {keeps!r}")
+    return {"on_chip_bytes": _number(data.get("on_chip_bytes"), "memory.on_chip_bytes", where), "keeps": list(keeps)}
+
+
 def _fit_record(data, where: str) -> dict:
     if data is None:
         return {}
@@ -253,6 +268,7 @@ def validate_spec(data, where: str = "<spec>") -> DeviceSpec:
         fingerprint=dict(data.get("fingerprint") or {}),
         calibration=_calibration(data.get("calibration"), where),
         fit=_fit_record(data.get("fit"), where),
+        memory=_memory(data.get("memory"), where),
     )
 
 
@@ -284,7 +300,8 @@ def write_spec(spec: DeviceSpec, path) -> None:
         "peak_macs_per_s": dict(spec.peak_macs_per_s), "bandwidth_bytes_per_s": spec.bandwidth_bytes_per_s,
         "ridge_macs_per_byte": None if spec.bandwidth_bytes_per_s else dict(spec.ridge_macs_per_byte),
         "sources": list(spec.sources), "fingerprint": dict(spec.fingerprint),
-        "calibration": {k: dict(v) for k, v in spec.calibration.items()}, "fit": dict(spec.fit), "notes": spec.notes,
+        "memory": dict(spec.memory), "calibration": {k: dict(v) for k, v in spec.calibration.items()},
+        "fit": dict(spec.fit), "notes": spec.notes,
     }  # fmt: skip
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -11,8 +11,9 @@ network (tested).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
-import pandas as pd
 
 from roofline.blocks import Block, block_layers, expanded
 from roofline.devices import load_devices
@@ -35,18 +36,25 @@ class Evaluator:
     def __init__(self, devices=None, ridge_points=None, precision: str = "int8"):
         self.devices, self.ridge_points, self.precision = devices, ridge_points, precision
         self._bytes = precision_bytes(precision)
-        for spec in [] if devices is None and ridge_points is not None else load_devices(devices):
-            if not LatencyModel.of(spec, precision).plain:  # never price a fitted spec as a plain roofline
-                raise InvalidParameterError(
+        specs = [] if devices is None and ridge_points is not None else load_devices(devices)
+        models = [LatencyModel.of(spec, precision) for spec in specs]
+        for spec, m in zip(specs, models):
+            if not m.plain and not (m.keeps and replace(m, on_chip_bytes=None, keeps=frozenset()).plain):
+                raise InvalidParameterError(  # never price a fitted spec as a plain roofline
                     f"device {spec.name!r} is a fitted spec (per-kind overheads, peaks and bandwidths); the search "
-                    "evaluator prices the plain roofline only: search with its ridge point or a datasheet spec"
+                    "evaluator prices the roofline and memory models only: search with its ridge point or a "
+                    "datasheet spec"
                 )
+        # devices whose memory model decides traffic over the whole network (cached weights, on-chip
+        # activations): priced per candidate from its concatenated layers, not per block
+        self._memory = {j: m for j, m in enumerate(models) if m.keeps}
         probe = predict(_PROBE, devices, ridge_points=ridge_points, precision=precision)  # resolves the devices
         self.columns, self.relative = list(probe.info.index), np.asarray(probe.relative)
         self._peak = np.where(self.relative, 1.0, probe.peak)
         self._ridge = probe.info["ridge_macs_per_byte"].to_numpy(float)
         self._scale = np.where(self.relative, 1.0, 1e3)  # ms on absolute devices, MAC-equivalents on relative
         self._cache: dict[tuple, tuple[np.ndarray, int, tuple[int, int]]] = {}
+        self._layers: dict[tuple, np.ndarray] = {}  # (block, cin, hw) -> its layers (L x 5), for memory models
 
     def block_time(self, block: Block, cin: int, hw: tuple[int, int]) -> tuple[np.ndarray, int, tuple[int, int]]:
         """(time per device, output channels, output size) of one block."""
@@ -54,7 +62,7 @@ class Evaluator:
         hit = self._cache.get(key)
         if hit is None:
             layers, cout, out_hw = block_layers(block, cin, hw)
-            a = np.array(layers, dtype=float).reshape(-1, 5)
+            a = self._layers[key] = np.array(layers, dtype=float).reshape(-1, 5)
             moved = (a[:, 2] + a[:, 3] + a[:, 4]) * self._bytes
             time = roofline_time(a[:, 0], moved, self._peak, self._ridge)[0].sum(axis=0) * self._scale
             hit = self._cache[key] = (time, cout, out_hw)
@@ -64,13 +72,39 @@ class Evaluator:
         rows = []
         for cand in candidates:
             spec, res = (cand, resolution) if isinstance(cand, str) else (cand.spec, cand.resolution)
-            c, hw, times = 3, (res, res), []
+            c, hw, times, keys = 3, (res, res), [], []
             for b in expanded(spec):
+                keys.append((b, c, hw))
                 t, c, hw = self.block_time(b, c, hw)
                 times.append(t)
-            rows.append(np.add.reduce(times))
+            row = np.add.reduce(times)
+            if self._memory:
+                row = np.array(row, float)
+                layers = np.concatenate([self._layers[k] for k in keys])
+                for j, m in self._memory.items():
+                    row[j] = self._memory_time(m, layers) * self._scale[j]
+            rows.append(row)
         return np.array(rows).reshape(len(rows), len(self.columns))
 
+    def _memory_time(self, m: LatencyModel, a: np.ndarray) -> float:
+        """Seconds of one network (its layers in order) under a memory model: the input is what the first
+        layer reads, the output what the last one writes (the only activations the host moves)."""
+        weights, acts = a[:, 2] * self._bytes, (a[:, 3] + a[:, 4]) * self._bytes
+        external = np.zeros(len(a))
+        external[0] += a[0, 3] * self._bytes
+        external[-1] += a[-1, 4] * self._bytes
+        traffic = m.traffic(weights, acts, external)
+        return float(np.sum(np.fmax(a[:, 0] / m.default.peak_macs_per_s, traffic / m.default.bandwidth_bytes_per_s)))
 
-# a one-layer table: enough for ``predict`` to resolve device names, precisions, peaks and ridge points
-_PROBE = pd.DataFrame({"macs": [1.0], "bytes": [1.0]})
+
+def _probe():
+    """A one-node model: enough for ``predict`` to resolve device names, precisions, peaks and ridge points
+    (a model, not a layer table, so that devices with a memory model resolve too)."""
+    from onnx import TensorProto, helper
+
+    x, y = (helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 1]) for n in "xy")
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+_PROBE = _probe()

@@ -12,7 +12,8 @@ Every term is optional. A spec with peak and bandwidth only is the paper's roofl
 with a ridge point only, a relative roofline whose times are MAC-equivalents (units of 1 / PeakMACs).
 A fitted spec (``calibration``) gives per-kind peaks, bandwidths and overheads; kinds it does not
 name use the spec's overall peak and bandwidth. A calibration is valid at the precision it was
-fitted at: pricing another precision with it is an error, never a silent fallback.
+fitted at: pricing another precision with it is an error, never a silent fallback. A memory model
+(``memory``: on-chip bytes and what they keep) decides which bytes cross the bus (``traffic``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class LatencyModel:
     weights_bandwidth_bytes_per_s: float | None = None
     layout: KindFit | None = None
     network_s: float = 0.0
+    on_chip_bytes: float | None = None  # the memory model (``memory`` of the spec)
+    keeps: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, spec: DeviceSpec, precision: str | None = None) -> LatencyModel:
@@ -66,8 +69,9 @@ class LatencyModel:
         else:
             default = KindFit(peak, peak / spec.ridge(p))
         cal = spec.calibration
+        memory = {"on_chip_bytes": spec.memory.get("on_chip_bytes"), "keeps": frozenset(spec.memory.get("keeps", ()))}
         if not cal:
-            return cls(p, default, relative=peak is None)
+            return cls(p, default, relative=peak is None, **memory)
         if p != spec.default_precision:
             raise SpecError(
                 f"device {spec.name!r} was calibrated at {spec.default_precision}; its calibration cannot price "
@@ -82,12 +86,36 @@ class LatencyModel:
             weights_bandwidth_bytes_per_s=cal.get("weights", {}).get("bandwidth_bytes_per_s"),
             layout=KindFit.of(cal["layout"]) if "layout" in cal else None,
             network_s=float(cal.get("network", {}).get("overhead_s", 0.0)),
+            **memory,
         )
 
     @property
     def plain(self) -> bool:
         """True when this is the plain roofline (no per-kind fits, overheads or extra terms)."""
-        return not (self.kinds or self.weights_bandwidth_bytes_per_s or self.layout or self.network_s)
+        return not (self.kinds or self.weights_bandwidth_bytes_per_s or self.layout or self.network_s or self.keeps)
+
+    def traffic(self, weight_bytes, activation_bytes, external_bytes) -> np.ndarray:
+        """Bytes each layer moves across the memory bus under the memory model (all of them without one).
+
+        Activations come first, as the Edge TPU compiler places them: a layer's activations stay on chip
+        when they fit (``keeps`` activations), and then only what the host writes or reads (the model's
+        inputs and outputs, ``external_bytes``) crosses; the largest such working set is reserved.
+        Weights are cached in the rest, in execution order while they fit (``keeps`` weights); the others
+        stream in at every inference.
+        """
+        w = np.asarray(weight_bytes, float)
+        a = np.asarray(activation_bytes, float)
+        if not self.keeps or not self.on_chip_bytes:
+            return w + a
+        act, reserve = a, 0.0
+        if "activations" in self.keeps:
+            on_chip = a <= self.on_chip_bytes
+            act = np.where(on_chip, np.asarray(external_bytes, float), a)
+            reserve = float(a[on_chip].max()) if on_chip.any() else 0.0
+        cached = np.zeros(len(w), bool)
+        if "weights" in self.keeps:
+            cached = np.cumsum(w) <= self.on_chip_bytes - reserve
+        return np.where(cached, 0.0, w) + act
 
     def layer_times(self, kinds, macs, bytes_, weight_bytes=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(compute, memory, overhead) seconds (MAC-equivalents when relative) per layer.

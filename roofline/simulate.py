@@ -220,16 +220,43 @@ def predict(
     overhead = np.zeros(len(info))
     fitted = [j for j, m in enumerate(models) if not m.plain]
     network = np.zeros(len(info))
-    if fitted:  # per-kind fits, overheads and network terms: the latency model, device by device
+    if fitted:  # per-kind fits, overheads, memory models and network terms: the latency model, device by device
         time, compute, memory = np.array(time), np.array(compute), np.array(memory)
+        bytes_ = np.array(bytes_)
         overhead = np.zeros_like(time)
         for j in fitted:
             m = models[j]
-            c, mem, o = m.layer_times(first["kind"], macs, bytes_[:, j], weights[:, distinct.index(m.precision)])
+            w = weights[:, distinct.index(m.precision)]
+            if m.keeps:  # only what crosses the bus costs bandwidth
+                external = _external_bytes(graph, first, m.precision, specs[j])
+                bytes_[:, j] = m.traffic(w, bytes_[:, j] - w, external)
+            c, mem, o = m.layer_times(first["kind"], macs, bytes_[:, j], w)
             compute[:, j], memory[:, j], overhead[:, j] = c, mem, o
             time[:, j] = o + np.fmax(c, mem)
             network[j] = m.network_s + m.conversion_seconds(_conversion_bytes(graph, first, m, specs[j]))
     return Prediction(first, info, bytes_, compute, memory, time, peak, overhead, network)
+
+
+def _external_bytes(graph: Graph | None, table: pd.DataFrame, precision: str, spec: DeviceSpec) -> np.ndarray:
+    """Per layer, the bytes of the model's inputs it reads and of the model's outputs it writes."""
+    if graph is None:
+        raise InvalidParameterError(
+            f"device {spec.name!r} has a memory model, which needs the model's graph (which tensors the host "
+            "writes and reads): predict the model (file, ModelProto or Graph), not a layer table"
+        )
+    from roofline.dtypes import PRECISION_BYTES, onnx_is_float
+
+    ends = set(graph.inputs) | set(graph.outputs)
+    by_name = {n.name: n for n in graph.nodes}
+    out = np.zeros(len(table))
+    for k, names in enumerate(table["nodes"]):
+        seen = set()
+        for node in (by_name[n] for n in names):
+            for t in (*node.inputs, *node.outputs):
+                if t is not None and t.name in ends and t.name not in seen and t.shape is not None:
+                    seen.add(t.name)
+                    out[k] += t.numel * (PRECISION_BYTES[precision] if onnx_is_float(t.elem_type) else t.itemsize)
+    return out
 
 
 def _conversion_bytes(graph: Graph | None, table: pd.DataFrame, model: LatencyModel, spec: DeviceSpec) -> list[float]:

@@ -103,3 +103,37 @@ def test_prediction_of_a_layer_table_uses_its_bytes():
     table = roofline.count(two_layers(), weight_dtype="int8", activation_dtype="int8")
     assert isinstance(table, pd.DataFrame)
     assert roofline.predict(table, toy()).totals.latency_ms.item() == pytest.approx(0.0768)
+
+
+def _two_convs():
+    # x 1x8x16x16 -> conv A (8->8, 3x3, pads 1) -> conv B -> y; at int8 each weight is 576 B and each
+    # activation 2048 B
+    nodes = [helper.make_node("Conv", ["x", "wa"], ["a"], pads=[1, 1, 1, 1], name="A"),
+             helper.make_node("Conv", ["a", "wb"], ["y"], pads=[1, 1, 1, 1], name="B")]  # fmt: skip
+    w = np.zeros((8, 8, 3, 3), np.float32)
+    return make_model(nodes, [("x", (1, 8, 16, 16), "f32")], [("wa", w), ("wb", w)])
+
+
+@pytest.mark.parametrize(
+    "on_chip,traffic",
+    [
+        (1000, [0 + 4096, 576 + 4096]),  # A's weights fit, B's do not; no room left for 4096 B of activations
+        (10_000, [2048, 2048]),  # everything fits: only the model's input (A) and output (B) cross the bus
+    ],
+)
+def test_a_memory_model_moves_only_what_does_not_fit_on_chip(on_chip, traffic):
+    spec = toy(peak_int8=1e12, bw=1e9, memory={"on_chip_bytes": on_chip, "keeps": ["weights", "activations"]})
+    pred = roofline.predict(_two_convs(), spec)
+    assert list(pred.bytes[:, 0]) == traffic
+    macs = 16 * 16 * 8 * 8 * 9
+    assert pred.totals["latency_ms"].iloc[0] == pytest.approx(sum(max(macs / 1e12, b / 1e9) for b in traffic) * 1e3)
+    plain = roofline.predict(_two_convs(), toy(peak_int8=1e12, bw=1e9))
+    assert list(plain.bytes[:, 0]) == [576 + 4096, 576 + 4096]
+
+
+def test_a_memory_model_needs_the_graph_and_a_valid_spec():
+    spec = toy(memory={"on_chip_bytes": 1000, "keeps": ["weights"]})
+    with pytest.raises(roofline.RooflineError, match="memory model, which needs the model's graph"):
+        roofline.predict(roofline.count(_two_convs()), spec)
+    with pytest.raises(roofline.RooflineError, match="memory.keeps"):
+        toy(memory={"on_chip_bytes": 1000, "keeps": ["registers"]})

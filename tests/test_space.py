@@ -55,14 +55,15 @@ def test_scaling_space_scales_width_depth_resolution():
 def test_fast_evaluation_equals_predicting_the_built_network():
     from roofline.fasteval import Evaluator
 
-    devices = ["pixel6_cpu", "pixel4_dsp", "jetson_orin_nano"]
+    devices = ["pixel6_cpu", "pixel4_dsp", "jetson_orin_nano", "coral_edgetpu"]  # coral: a memory model
     ev = Evaluator(devices, precision="int8")
     cands = UibSpace().sample(3, seed=2) + ScalingSpace("mobilenet_v3_large").sample(2, seed=2)
     fast = ev.latency(cands)
-    assert ev.columns == devices and list(ev.relative) == [True, True, False]
+    assert ev.columns == devices and list(ev.relative) == [True, True, False, False]
     for row, cand in zip(fast, cands):
         pred = roofline.predict(build_network(cand.spec, cand.resolution), devices, precision="int8").totals
-        slow = [pred.latency_mac_equiv.iloc[0], pred.latency_mac_equiv.iloc[1], pred.latency_ms.iloc[2]]
+        slow = [pred.latency_mac_equiv.iloc[0], pred.latency_mac_equiv.iloc[1], pred.latency_ms.iloc[2],
+                pred.latency_ms.iloc[3]]  # fmt: skip
         assert row == pytest.approx(slow, rel=1e-9)
 
 
