@@ -195,7 +195,7 @@ def _calibration(data, where: str) -> dict:
 
 
 def _memory(data, where: str) -> dict:
-    if data is None:
+    if data is None or data == {}:
         return {}
     if not isinstance(data, dict) or set(data) - {"on_chip_bytes", "keeps"}:
         raise SpecError(f"{where}: field 'memory': must map on_chip_bytes and keeps, got {data!r}")

@@ -39,7 +39,7 @@ class Evaluator:
         specs = [] if devices is None and ridge_points is not None else load_devices(devices)
         models = [LatencyModel.of(spec, precision) for spec in specs]
         for spec, m in zip(specs, models):
-            if not m.plain and not (m.keeps and replace(m, on_chip_bytes=None, keeps=frozenset()).plain):
+            if not replace(m, on_chip_bytes=None, keeps=frozenset(), network_s=0.0).plain:
                 raise InvalidParameterError(  # never price a fitted spec as a plain roofline
                     f"device {spec.name!r} is a fitted spec (per-kind overheads, peaks and bandwidths); the search "
                     "evaluator prices the roofline and memory models only: search with its ridge point or a "
@@ -48,6 +48,8 @@ class Evaluator:
         # devices whose memory model decides traffic over the whole network (cached weights, on-chip
         # activations): priced per candidate from its concatenated layers, not per block
         self._memory = {j: m for j, m in enumerate(models) if m.keeps}
+        self._network = np.array([m.network_s for m in models] + [0.0] * (0 if ridge_points is None else
+                                 np.size(ridge_points)))  # fmt: skip
         probe = predict(_PROBE, devices, ridge_points=ridge_points, precision=precision)  # resolves the devices
         self.columns, self.relative = list(probe.info.index), np.asarray(probe.relative)
         self._peak = np.where(self.relative, 1.0, probe.peak)
@@ -77,12 +79,12 @@ class Evaluator:
                 keys.append((b, c, hw))
                 t, c, hw = self.block_time(b, c, hw)
                 times.append(t)
-            row = np.add.reduce(times)
+            row = np.add.reduce(times) + self._network * self._scale
             if self._memory:
                 row = np.array(row, float)
                 layers = np.concatenate([self._layers[k] for k in keys])
                 for j, m in self._memory.items():
-                    row[j] = self._memory_time(m, layers) * self._scale[j]
+                    row[j] = (self._memory_time(m, layers) + m.network_s) * self._scale[j]
             rows.append(row)
         return np.array(rows).reshape(len(rows), len(self.columns))
 

@@ -34,6 +34,7 @@ from roofline.count import count
 from roofline.devices import DeviceSpec, load_device, validate_spec
 from roofline.dtypes import PRECISION_BYTES
 from roofline.errors import RooflineError, check_choice
+from roofline.graph import load_graph
 from roofline.latency import LatencyModel
 from roofline.ops import KINDS
 from roofline.simulate import predict
@@ -113,6 +114,7 @@ def fit(
     kind: str = "cpu",
     source: str | None = None,
     seed: int = 0,
+    scale_base: bool = True,
 ) -> FitResult:
     """Fit a device spec to whole-network latencies (see the module docstring).
 
@@ -123,6 +125,8 @@ def fit(
         base: a calibrated spec to scale to this device instead of fitting every group.
         name, display_name, kind: the new spec's.
         source: where the measurements come from (default: the CSV's name), written into the spec.
+        scale_base: with ``base``, fit a time scale and a network constant (a new device); False fits
+            the network constant alone (the same device: its fixed cost per inference).
     """
     check_choice(precision, sorted(PRECISION_BYTES), "precision")
     if isinstance(measurements, (str, os.PathLike)):
@@ -132,21 +136,22 @@ def fit(
         df = _checked(pd.DataFrame(measurements), "measurements")
     if len(df) < 3:
         raise FitError(f"fitting needs at least 3 measured networks, got {len(df)}")
+    # graphs (loaded once) for prediction, their layer tables for the fit; a given table is both
+    items = [m if isinstance(m, pd.DataFrame) else load_graph(m) for m in df["model"]]
     tables = [m if isinstance(m, pd.DataFrame) else
               count(m, weight_dtype=precision, activation_dtype=precision, fuse="runtime", on_unknown="report")
-              for m in df["model"]]  # fmt: skip
+              for m in items]  # fmt: skip
     seconds = df["latency_ms"].to_numpy(float) / 1e3
     base_spec = load_device(base) if base is not None else None
     groups = GROUPS if len(df) >= ROWS_PER_PARAMETER * (3 * len(GROUPS) + 1) else _TWO_GROUPS
 
     def fitted(idx) -> DeviceSpec:
-        sub = [tables[i] for i in idx]
         if base_spec is not None:
-            return _scaled(base_spec, sub, seconds[idx], precision)
-        return _spec_from(_fit_groups(sub, seconds[idx], groups), groups, precision)
+            return _scaled(base_spec, [items[i] for i in idx], seconds[idx], precision, scale_base)
+        return _spec_from(_fit_groups([tables[i] for i in idx], seconds[idx], groups), groups, precision)
 
     spec = fitted(np.arange(len(df)))
-    cv_pred, folds = _cross_validate(fitted, tables, len(df), seed)
+    cv_pred, folds = _cross_validate(fitted, items, len(df), seed)
     errors = cv_pred / seconds - 1
     cv = {
         "folds": folds,
@@ -156,15 +161,16 @@ def fit(
         "spearman": _spearman(cv_pred, seconds),
     }
     data = _spec_data(spec, name, display_name or f"{name} (fitted to {len(df)} networks)", kind, precision)
-    scaled = f" by scaling {base_spec.name}" if base_spec else ""
+    scaled = "" if base_spec is None else f" {'by scaling' if scale_base else 'as the fixed cost of'} {base_spec.name}"
     data["sources"] = [f"{len(df)} whole-network latencies ({source or 'measurements'}), fitted "
                        f"{dt.date.today().isoformat()}{scaled}"]  # fmt: skip
     data["fit"] = {"data": source or "measurements", "rows": len(df), "precision": precision,
-                   "method": f"scaled {base_spec.name}" if base_spec else f"groups {', '.join(groups)}",
+                   "method": (f"{'scaled ' if scale_base else 'network constant on '}{base_spec.name}" if base_spec
+                              else f"groups {', '.join(groups)}"),
                    "cv": {k: round(v, 4) if isinstance(v, float) else v for k, v in cv.items()}}  # fmt: skip
     data["notes"] = "The latency model of roofline.latency, fitted to whole-network latencies (roofline.fit)."
     spec = validate_spec(data, name)
-    predicted = np.array([predict(t, spec).totals["latency_ms"].iloc[0] for t in tables])
+    predicted = np.array([predict(m, spec).totals["latency_ms"].iloc[0] for m in items])
     table = pd.DataFrame({"model": df["model"], "measured_ms": seconds * 1e3, "predicted_ms": predicted,
                           "cv_predicted_ms": cv_pred * 1e3, "cv_error": errors})  # fmt: skip
     return FitResult(spec, table, cv)
@@ -231,22 +237,25 @@ def _spec_from(fitted: dict, groups: Mapping, precision: str) -> DeviceSpec:
     return validate_spec(data, "fit")
 
 
-def _scaled(base: DeviceSpec, tables, seconds: np.ndarray, precision: str) -> DeviceSpec:
-    """``base`` scaled in time by one factor, plus a network constant, fitted to the measurements."""
+def _scaled(base: DeviceSpec, items, seconds: np.ndarray, precision: str, scale: bool = True) -> DeviceSpec:
+    """``base`` scaled in time by one factor (unless ``scale`` is False), plus a network constant, fitted to
+    the measurements."""
     from scipy.optimize import least_squares
 
-    if not base.calibration:
-        raise FitError(f"--base {base.name!r} has no calibration: scale a fitted spec (or fit without --base)")
+    if base.is_relative(precision):
+        raise FitError(f"--base {base.name!r} has only a ridge point: scale a spec with peak and bandwidth")
     model = LatencyModel.of(base, precision)
-    totals = np.array([predict(t, base, precision=precision).totals["latency_ms"].iloc[0] / 1e3 for t in tables])
+    totals = np.array([predict(m, base, precision=precision).totals["latency_ms"].iloc[0] / 1e3 for m in items])
     body = totals - model.network_s
 
     def residuals(x):
-        return np.log(x[1] + x[0] * body) - np.log(seconds)
+        s = x[0] if scale else 1.0
+        return np.log(x[-1] + s * body) - np.log(seconds)
 
-    r = least_squares(residuals, [float(np.median(seconds / totals)), 0.0], bounds=([1e-4, 0.0], [1e4, 1.0]),
-                      loss="soft_l1", f_scale=0.05)  # fmt: skip
-    s, net = (float(v) for v in r.x)
+    x0 = [float(np.median(seconds / totals)), 0.0] if scale else [max(float(np.median(seconds - body)), 0.0)]
+    bounds = ([1e-4, 0.0], [1e4, 1.0]) if scale else ([0.0], [1.0])
+    r = least_squares(residuals, x0, bounds=bounds, loss="soft_l1", f_scale=0.05)
+    s, net = (float(r.x[0]), float(r.x[1])) if scale else (1.0, float(r.x[0]))
     calibration = {}
     for kind, entry in base.calibration.items():
         e = dict(entry)
@@ -263,7 +272,7 @@ def _scaled(base: DeviceSpec, tables, seconds: np.ndarray, precision: str) -> De
                    calibration=calibration, fit={})  # fmt: skip
 
 
-def _cross_validate(fitted, tables, n: int, seed: int) -> tuple[np.ndarray, str]:
+def _cross_validate(fitted, items, n: int, seed: int) -> tuple[np.ndarray, str]:
     """Held-out predictions (seconds): leave-one-out under 30 rows, else 5-fold."""
     order = np.random.default_rng(seed).permutation(n)
     k = n if n < 30 else 5
@@ -272,7 +281,7 @@ def _cross_validate(fitted, tables, n: int, seed: int) -> tuple[np.ndarray, str]
         test = order[f::k]
         train = np.setdiff1d(order, test)
         spec = fitted(train)
-        out[test] = [predict(tables[i], spec).totals["latency_ms"].iloc[0] / 1e3 for i in test]
+        out[test] = [predict(items[i], spec).totals["latency_ms"].iloc[0] / 1e3 for i in test]
     return out, "leave-one-out" if k == n else "5-fold"
 
 
@@ -288,4 +297,5 @@ def _spec_data(spec: DeviceSpec, name, display_name, kind, precision) -> dict:
     return {"name": name, "display_name": display_name, "kind": kind, "default_precision": precision,
             "provenance": "fitted", "peak_macs_per_s": {precision: peak},
             "bandwidth_bytes_per_s": spec.bandwidth_bytes_per_s, "fingerprint": dict(spec.fingerprint),
+            "memory": dict(spec.memory),
             "calibration": {k: dict(e) for k, e in spec.calibration.items()}}  # fmt: skip

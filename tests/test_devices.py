@@ -11,7 +11,7 @@ from roofline.errors import SpecError, UnknownDeviceError
 
 # the four ridge points the MobileNetV4 paper fitted to measurements (Table 16)
 MNV4_RIDGES = {"pixel6_cpu": 31.2, "galaxy_s23_cpu": 39.7, "pixel4_dsp": 347.3, "pixel8_edgetpu": 433.8}
-DATASHEET = ["coral_edgetpu", "jetson_nano_gpu", "jetson_orin_nano", "adreno_640", "mali_g78_mp20", "apple_a15_ane",
+DATASHEET = ["jetson_nano_gpu", "jetson_orin_nano", "adreno_640", "mali_g78_mp20", "apple_a15_ane",
              "rpi4_cpu", "snapdragon855_hexagon", "snapdragon865_hexagon"]  # fmt: skip
 
 
@@ -39,6 +39,27 @@ def test_datasheet_specs_are_absolute():
     for name in DATASHEET:
         d = load_device(name)
         assert d.provenance == "datasheet" and not d.is_relative(), name
+
+
+def test_shipped_fitted_specs_say_how_they_were_fitted():
+    # a spec fitted to measurements carries its data and its cross-validated error
+    fitted = [load_device(n) for n in list_devices() if load_device(n).calibration]
+    assert "coral_edgetpu" in {d.name for d in fitted}
+    for d in fitted:
+        assert d.provenance == "fitted" and d.fit["rows"] >= 3 and 0 <= d.fit["cv"]["median_abs_error"] < 1
+
+
+def test_coral_is_within_2x_of_its_published_times():
+    # Coral's own table (lut/coral_edgetpu): the memory model (weights and activations in ~8 MB of SRAM)
+    # and the fitted fixed cost put the zoo networks it lists within 0.5-2x
+    from profilers.public_data import load_public
+
+    table = load_public("coral_edgetpu")
+    rows = table[table["zoo_name"].notna() & (table["device"] == "desktop_cpu_usb_edgetpu")]
+    assert len(rows) == 2
+    for zoo_name, published in zip(rows["zoo_name"], rows["latency_ms"]):
+        predicted = roofline.predict(zoo_name, "coral_edgetpu").totals["latency_ms"].iloc[0]
+        assert 0.5 <= predicted / published <= 2.0, (zoo_name, predicted, published)
 
 
 def test_specs_found_in_the_installed_package():
