@@ -122,6 +122,8 @@ def test_lut_build_calibrate_predict_on_the_command_line(tmp_path, se_net, capsy
     assert main(["lut", "build", str(path), "--lut", str(lut), "--runs", "8", "--warmup", "2"]) == 0
     assert main(["calibrate", str(lut), "-o", str(fitted)]) == 0
     assert "weights" in capsys.readouterr().out  # the measured streaming bandwidth is a row like the fits
+    assert main(["fit", str(lut), "-o", str(tmp_path / "same.yaml")]) == 0  # fit takes a LUT too: calibrate it
+    assert roofline.load_device(tmp_path / "same.yaml").calibration == roofline.load_device(fitted).calibration
     assert main(["predict", str(path), "--device", str(fitted), "--csv", str(tmp_path / "p.csv"), "--layers", "3"]) == 0
     predicted_ms = pd.read_csv(tmp_path / "p.csv")["latency_ms"].iloc[0]
     spec = roofline.load_device(fitted)
