@@ -9,8 +9,9 @@ runtime-fused layer of every network,
 with one (peak, bandwidth, overhead) per group ``g`` of layer kinds (:data:`GROUPS`), in log time
 with a robust loss (scipy's ``least_squares``, soft L1) within physical bounds (overheads 0-10 ms).
 With fewer than :data:`ROWS_PER_PARAMETER` rows per parameter, the groups collapse to two (layers
-with MACs, layers without). ``base=SPEC`` instead scales a calibrated spec to a new device: one time
-scale and a network constant, enough for 3-5 measured networks.
+with MACs, layers without). ``base=SPEC`` instead scales a spec with peak and bandwidth to a new
+device: one time scale and a network constant, enough for 3-5 measured networks; with
+``scale_base=False`` only the network constant (the same device's fixed cost per inference).
 
 The fitted spec's errors are cross-validated (leave-one-out under 30 rows, else 5-fold): the share
 of held-out networks within +-5% and +-10%, the median |error| and Spearman's rank correlation. They
