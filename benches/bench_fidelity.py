@@ -8,7 +8,8 @@ For every public dataset shipped in ``lut/`` (``profilers.public_data``):
 - **NAS-Bench-201** (HW-NAS-Bench and HELP's phones, CIFAR-10 cells at 32x32): per device, the model is
   fitted on ``--train`` random networks and judged on ``--unseen`` others: within +-10% / +-5%, median
   |error|, Spearman; next to MACs alone (latency = a x MACs + b, least squares on the same training set)
-  and the shipped datasheet spec where one exists (Raspberry Pi 4).
+  and the shipped datasheet spec where one exists (Raspberry Pi 4). It also prints how much networks
+  with equal MACs and bytes differ in measured latency: the ceiling of any model that counts.
 - **Coral Edge TPU benchmarks** (coral.ai): the shipped ``coral_edgetpu`` spec against the published
   milliseconds of the networks the zoo builds (target: within 0.5-2x).
 
@@ -166,7 +167,14 @@ def nasbench201(train: int, unseen: int, seed: int, devices: list[str] | None) -
         lat = df[df["device"] == device].set_index("model")["latency_ms"]
         y_fit, y_test = lat[fit_set].to_numpy(), lat[test_set].to_numpy()
         kind = meta[device].get("kind", "")
-        print(f"{device} ({kind}): measured median {np.median(y_test):.3g} ms")
+        # the ceiling of any counting model: networks with equal MACs and bytes, and their measured spread
+        cost = [tuple(roofline.totals(tables[a])[k] for k in ("macs", "bytes")) for a in picked]
+        costs = pd.DataFrame({"cost": cost, "ms": lat[list(picked)].to_numpy()})
+        costs = costs.groupby("cost")["ms"].agg(["count", "min", "max"])
+        same = costs[costs["count"] > 1]
+        spread = f"{(same['max'] / same['min']).median():.2f}x" if len(same) else "-"
+        print(f"{device} ({kind}): measured median {np.median(y_test):.3g} ms; {len(same)} groups of networks with "
+              f"equal MACs and bytes differ by a median {spread} (max/min)")  # fmt: skip
         macs_fit = np.array([roofline.totals(tables[a])["macs"] for a in fit_set], float)
         macs_test = np.array([roofline.totals(tables[a])["macs"] for a in test_set], float)
         a, b = np.polyfit(macs_fit, y_fit, 1)
