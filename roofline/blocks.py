@@ -40,6 +40,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from roofline.errors import InvalidParameterError, did_you_mean
+from roofline.ops.conv import conv_kind
 
 __all__ = [
     "Block",
@@ -282,6 +283,7 @@ class LayerCost(NamedTuple):
     weights: int
     reads: int
     writes: int
+    kind: str = "elementwise"  # the layer kind, as ``roofline.count`` labels it
 
 
 @lru_cache(maxsize=65536)
@@ -301,11 +303,11 @@ def _block_layers(b: Block, cin: int, hw: tuple[int, int]) -> tuple[list[LayerCo
         extra = co if (bn or bias) else 0  # a BN folds into one bias vector
         macs = co * out[0] * out[1] * (ci // groups) * k * k
         layers.append(LayerCost(macs, w + (2 * co if bn else extra), w + extra, ci * size[0] * size[1],
-                                co * out[0] * out[1]))  # fmt: skip
+                                co * out[0] * out[1], conv_kind(ci, groups, (k, k))))  # fmt: skip
         return out
 
-    def move(reads, writes, macs=0, params=0, weights=0):
-        layers.append(LayerCost(macs, params, weights, reads, writes))
+    def move(reads, writes, macs=0, params=0, weights=0, kind="elementwise"):
+        layers.append(LayerCost(macs, params, weights, reads, writes, kind))
 
     def residual(c, size):
         if b.s == 1 and cin == c and not b.noskip:
@@ -325,7 +327,7 @@ def _block_layers(b: Block, cin: int, hw: tuple[int, int]) -> tuple[list[LayerCo
         out_hw = conv(mid, mid, b.k, hw, b.s, groups=mid)
         if b.se or b.sei:
             r, n = se_channels(b, cin, mid), out_hw[0] * out_hw[1]
-            move(mid * n, mid)  # global pool
+            move(mid * n, mid, kind="pool")  # global pool
             conv(mid, r, 1, (1, 1), bn=False, bias=True)
             conv(r, mid, 1, (1, 1), bn=False, bias=True)
             move(mid * n + mid, mid * n)  # gate
@@ -351,22 +353,22 @@ def _block_layers(b: Block, cin: int, hw: tuple[int, int]) -> tuple[list[LayerCo
         return layers, b.c, out_hw
     if b.type == "mqa":
         hd = b.h * b.d
-        move(cin * pixels, cin * pixels, params=2 * cin, weights=4 * cin)  # input BN, standalone
+        move(cin * pixels, cin * pixels, params=2 * cin, weights=4 * cin, kind="norm")  # input BN, standalone
         q_hw = conv(cin, cin, b.k, hw, b.q, groups=cin) if b.q > 1 else hw
         n = q_hw[0] * q_hw[1]
         conv(cin, hd, 1, q_hw, bn=False)
-        move(hd * n, hd * n)  # queries to (heads, N, d)
+        move(hd * n, hd * n, kind="data-movement")  # queries to (heads, N, d)
         for _ in ("key", "value"):
             kv_hw = conv(cin, cin, b.k, hw, b.v, groups=cin) if b.v > 1 else hw
             conv(cin, b.d, 1, kv_hw, bn=False)
         m = kv_hw[0] * kv_hw[1]
-        move(b.d * m, b.d * m)  # values to (M, d)
-        move(hd * n + b.d * m, b.h * n * m, macs=hd * n * m)  # scores Q.K^T (scaled)
-        move(b.h * n * m, b.h * n * m)  # softmax
-        move(b.h * n * m + b.d * m, hd * n, macs=hd * n * m)  # weighted values P.V
-        move(hd * n, hd * n)  # back to (h*d, N)
+        move(b.d * m, b.d * m, kind="data-movement")  # values to (M, d)
+        move(hd * n + b.d * m, b.h * n * m, macs=hd * n * m, kind="matmul")  # scores Q.K^T (scaled)
+        move(b.h * n * m, b.h * n * m, kind="softmax")  # softmax
+        move(b.h * n * m + b.d * m, hd * n, macs=hd * n * m, kind="matmul")  # weighted values P.V
+        move(hd * n, hd * n, kind="data-movement")  # back to (h*d, N)
         if b.q > 1:
-            move(hd * n, hd * pixels)  # queries resized back to H x W
+            move(hd * n, hd * pixels, kind="resize")  # queries resized back to H x W
         conv(hd, b.c, 1, hw, bn=False)
         if b.ls:
             layers[-1] = layers[-1]._replace(params=layers[-1].params + b.c)
@@ -377,11 +379,11 @@ def _block_layers(b: Block, cin: int, hw: tuple[int, int]) -> tuple[list[LayerCo
         if b.c:
             conv(c, b.c, 1, hw)
             c = b.c
-        move(c * pixels, c)  # global pool
+        move(c * pixels, c, kind="pool")  # global pool
         if b.f:
             conv(c, b.f, 1, (1, 1), bn=b.bn, bias=not b.bn)
             c = b.f
-        move(c, b.n, macs=c * b.n, params=c * b.n + b.n, weights=c * b.n + b.n)  # classifier
+        move(c, b.n, macs=c * b.n, params=c * b.n + b.n, weights=c * b.n + b.n, kind="gemm")  # classifier
         return layers, b.n, (1, 1)
     raise SpecError(f"unknown block type {b.type!r}")
 

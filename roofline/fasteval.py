@@ -11,8 +11,6 @@ network (tested).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from roofline.blocks import Block, block_layers, expanded
@@ -39,14 +37,15 @@ class Evaluator:
         specs = [] if devices is None and ridge_points is not None else load_devices(devices)
         models = [LatencyModel.of(spec, precision) for spec in specs]
         for spec, m in zip(specs, models):
-            if not replace(m, on_chip_bytes=None, keeps=frozenset(), network_s=0.0).plain:
-                raise InvalidParameterError(  # never price a fitted spec as a plain roofline
-                    f"device {spec.name!r} is a fitted spec (per-kind overheads, peaks and bandwidths); the search "
-                    "evaluator prices the roofline and memory models only: search with its ridge point or a "
-                    "datasheet spec"
+            if m.layout is not None:  # never price a fitted spec with a term dropped
+                raise InvalidParameterError(
+                    f"device {spec.name!r} prices onnxruntime's layout conversions, which need each candidate's "
+                    "graph; the search evaluator prices from block formulas: fit the device with roofline fit"
                 )
-        # devices whose memory model decides traffic over the whole network (cached weights, on-chip
-        # activations): priced per candidate from its concatenated layers, not per block
+        # fitted devices (per-kind peaks, bandwidths, overheads, cold weights): priced layer by layer with
+        # the latency model; with a memory model (cached weights, on-chip activations) per candidate over its
+        # whole layer list, since what stays on chip depends on the network
+        self._fitted = {j: m for j, m in enumerate(models) if not m.plain and not m.keeps}
         self._memory = {j: m for j, m in enumerate(models) if m.keeps}
         self._network = np.array([m.network_s for m in models] + [0.0] * (0 if ridge_points is None else
                                  np.size(ridge_points)))  # fmt: skip
@@ -56,7 +55,8 @@ class Evaluator:
         self._ridge = probe.info["ridge_macs_per_byte"].to_numpy(float)
         self._scale = np.where(self.relative, 1.0, 1e3)  # ms on absolute devices, MAC-equivalents on relative
         self._cache: dict[tuple, tuple[np.ndarray, int, tuple[int, int]]] = {}
-        self._layers: dict[tuple, np.ndarray] = {}  # (block, cin, hw) -> its layers (L x 5), for memory models
+        # (block, cin, hw) -> its layers (L x [MACs, params, weights, reads, writes]) and kinds
+        self._layers: dict[tuple, tuple[np.ndarray, list[str]]] = {}
 
     def block_time(self, block: Block, cin: int, hw: tuple[int, int]) -> tuple[np.ndarray, int, tuple[int, int]]:
         """(time per device, output channels, output size) of one block."""
@@ -64,9 +64,14 @@ class Evaluator:
         hit = self._cache.get(key)
         if hit is None:
             layers, cout, out_hw = block_layers(block, cin, hw)
-            a = self._layers[key] = np.array(layers, dtype=float).reshape(-1, 5)
+            a = np.array([lay[:5] for lay in layers], dtype=float).reshape(-1, 5)
+            kinds = [lay.kind for lay in layers]
+            self._layers[key] = (a, kinds)
             moved = (a[:, 2] + a[:, 3] + a[:, 4]) * self._bytes
             time = roofline_time(a[:, 0], moved, self._peak, self._ridge)[0].sum(axis=0) * self._scale
+            for j, m in self._fitted.items():
+                c, mem, o = m.layer_times(kinds, a[:, 0], moved, a[:, 2] * self._bytes)
+                time[j] = float(np.sum(o + np.fmax(c, mem))) * self._scale[j]
             hit = self._cache[key] = (time, cout, out_hw)
         return hit
 
@@ -82,21 +87,22 @@ class Evaluator:
             row = np.add.reduce(times) + self._network * self._scale
             if self._memory:
                 row = np.array(row, float)
-                layers = np.concatenate([self._layers[k] for k in keys])
+                a = np.concatenate([self._layers[k][0] for k in keys])
+                kinds = [kind for k in keys for kind in self._layers[k][1]]
                 for j, m in self._memory.items():
-                    row[j] = (self._memory_time(m, layers) + m.network_s) * self._scale[j]
+                    row[j] = (self._memory_time(m, a, kinds) + m.network_s) * self._scale[j]
             rows.append(row)
         return np.array(rows).reshape(len(rows), len(self.columns))
 
-    def _memory_time(self, m: LatencyModel, a: np.ndarray) -> float:
+    def _memory_time(self, m: LatencyModel, a: np.ndarray, kinds: list[str]) -> float:
         """Seconds of one network (its layers in order) under a memory model: the input is what the first
         layer reads, the output what the last one writes (the only activations the host moves)."""
         weights, acts = a[:, 2] * self._bytes, (a[:, 3] + a[:, 4]) * self._bytes
         external = np.zeros(len(a))
         external[0] += a[0, 3] * self._bytes
         external[-1] += a[-1, 4] * self._bytes
-        traffic = m.traffic(weights, acts, external)
-        return float(np.sum(np.fmax(a[:, 0] / m.default.peak_macs_per_s, traffic / m.default.bandwidth_bytes_per_s)))
+        c, mem, o = m.layer_times(kinds, a[:, 0], m.traffic(weights, acts, external), weights)
+        return float(np.sum(o + np.fmax(c, mem)))
 
 
 def _probe():

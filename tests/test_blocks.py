@@ -59,8 +59,8 @@ def test_block_layers_equal_the_counted_runtime_layers(variant, precision):
                                activation_dtype=precision)  # fmt: skip
         layers, cout, out_hw = block_layers(block, cin, hw)
         size = PRECISION_BYTES[precision]
-        got = [(m, w * size, (r + o) * size) for m, _, w, r, o in layers]
-        want = list(zip(table.macs, table.weight_bytes, table.input_bytes + table.output_bytes))
+        got = [(lay.kind, lay.macs, lay.weights * size, (lay.reads + lay.writes) * size) for lay in layers]
+        want = list(zip(table.kind, table.macs, table.weight_bytes, table.input_bytes + table.output_bytes))
         assert got == want, variant
         assert "x".join(map(str, (1, cout, *out_hw))) == table.output_shapes.iloc[-1] or block.type == "head"
 

@@ -105,8 +105,16 @@ def test_a_calibration_is_not_silently_used_at_another_precision():
         roofline.predict("mobilenet_v2", truth(), precision="fp16")
 
 
-def test_the_search_evaluator_refuses_a_fitted_spec_instead_of_dropping_its_fit():
+def test_a_fitted_spec_drives_the_search_evaluator():
+    # fit a phone, then search for it: the evaluator prices candidates with the fit (equality with
+    # predict is tested in test_space); a term it cannot price (layout conversions) is refused
+    from dataclasses import replace
+
     from roofline.fasteval import Evaluator
 
-    with pytest.raises(roofline.RooflineError, match="device 'truth' is a fitted spec"):
-        Evaluator([truth()])
+    ev = Evaluator([truth(), truth(scale=2.0)])
+    fast = ev.latency(["conv_k3_s2_c16 ds_k3_c32 head_n10"], resolution=96)
+    assert fast[0, 1] == pytest.approx(2.0 * fast[0, 0])  # the 2x slower phone, every term scaled
+    layout = replace(truth(), calibration={**truth().calibration, "layout": {"bandwidth_bytes_per_s": 1e9}})
+    with pytest.raises(roofline.RooflineError, match="layout conversions"):
+        Evaluator([layout])

@@ -53,17 +53,27 @@ def test_scaling_space_scales_width_depth_resolution():
 
 
 def test_fast_evaluation_equals_predicting_the_built_network():
+    from roofline.devices import validate_spec
     from roofline.fasteval import Evaluator
 
-    devices = ["pixel6_cpu", "pixel4_dsp", "jetson_orin_nano", "coral_edgetpu"]  # coral: a memory model
+    # ridge-only, datasheet, a memory model plus a fitted constant (coral), and a fitted spec: per-kind
+    # peaks, bandwidths and overheads, cold weights, a network constant
+    fitted = validate_spec({
+        "name": "phone", "display_name": "phone", "kind": "cpu", "default_precision": "int8", "provenance": "fitted",
+        "sources": ["a test"], "peak_macs_per_s": {"int8": 5e10}, "bandwidth_bytes_per_s": 5e9,
+        "calibration": {"conv": {"peak_macs_per_s": 4e10, "bandwidth_bytes_per_s": 6e9, "overhead_s": 2e-5},
+                        "depthwise": {"peak_macs_per_s": 1e10, "bandwidth_bytes_per_s": 4e9, "overhead_s": 1e-5},
+                        "softmax": {"bandwidth_bytes_per_s": 1e9, "overhead_s": 3e-5},
+                        "weights": {"bandwidth_bytes_per_s": 8e9}, "network": {"overhead_s": 4e-4}}}, "phone")  # fmt: skip
+    devices = ["pixel6_cpu", "pixel4_dsp", "jetson_orin_nano", "coral_edgetpu", fitted]
     ev = Evaluator(devices, precision="int8")
     cands = UibSpace().sample(3, seed=2) + ScalingSpace("mobilenet_v3_large").sample(2, seed=2)
     fast = ev.latency(cands)
-    assert ev.columns == devices and list(ev.relative) == [True, True, False, False]
+    assert ev.columns == ["pixel6_cpu", "pixel4_dsp", "jetson_orin_nano", "coral_edgetpu", "phone"]
+    assert list(ev.relative) == [True, True, False, False, False]
     for row, cand in zip(fast, cands):
         pred = roofline.predict(build_network(cand.spec, cand.resolution), devices, precision="int8").totals
-        slow = [pred.latency_mac_equiv.iloc[0], pred.latency_mac_equiv.iloc[1], pred.latency_ms.iloc[2],
-                pred.latency_ms.iloc[3]]  # fmt: skip
+        slow = [pred.latency_mac_equiv.iloc[0], pred.latency_mac_equiv.iloc[1], *pred.latency_ms.iloc[2:]]
         assert row == pytest.approx(slow, rel=1e-9)
 
 
