@@ -118,3 +118,25 @@ def test_a_fitted_spec_drives_the_search_evaluator():
     layout = replace(truth(), calibration={**truth().calibration, "layout": {"bandwidth_bytes_per_s": 1e9}})
     with pytest.raises(roofline.RooflineError, match="layout conversions"):
         Evaluator([layout])
+
+
+def test_published_phone_latencies_fit_predict_and_search_end_to_end(tmp_path, capsys):
+    # the documented flow on real measurements: the MobileNetV4 paper's Pixel 6 CPU column (Table 6,
+    # shipped in lut/) -> roofline fit -> predict a network it never saw -> search for that phone
+    from profilers.public_data import load_public
+
+    table6 = load_public("mobilenetv4_table6")
+    rows = table6[(table6["device"] == "pixel6_cpu") & table6["zoo_name"].notna()]
+    csv = tmp_path / "pixel6_ms.csv"
+    rows[["zoo_name", "latency_ms"]].rename(columns={"zoo_name": "model"}).to_csv(csv, index=False)
+    spec = tmp_path / "pixel6.yaml"
+    assert main(["fit", str(csv), "-o", str(spec)]) == 0
+    fitted = roofline.load_device(spec)
+    assert fitted.fit["rows"] == len(rows) == 11
+    assert fitted.fit["cv"]["within_10pct"] >= 0.7 and fitted.fit["cv"]["spearman"] >= 0.95  # measured: 82%, 0.991
+    unseen = roofline.predict("mobilenet_v3_small", fitted).totals["latency_ms"].iloc[0]
+    assert 0.5 < unseen < roofline.predict("mobilenet_v2", fitted).totals["latency_ms"].iloc[0]
+    capsys.readouterr()
+    out_dir = tmp_path / "search"
+    assert main(["search", "--device", str(spec), "--target-ms", "3", "--budget", "16", "--out-dir", str(out_dir)]) == 0
+    assert "pixel6" in capsys.readouterr().out and (out_dir / "results.csv").exists()
