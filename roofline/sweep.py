@@ -51,11 +51,16 @@ def _label(model) -> str:
 
 
 def device_ridge_points(precision: str = "int8", devices=None) -> dict[str, float]:
-    """Ridge point of every built-in device that has a roofline at ``precision`` (name -> MACs/byte)."""
+    """Ridge point of every built-in device that has a roofline at ``precision`` (name -> MACs/byte).
+
+    Specs fitted per layer kind are left out unless named: they have no single ridge point."""
+    from roofline.latency import SPECIAL_KINDS
+
     out = {}
     for name in devices or list_devices():
         d = load_device(name)
-        if precision in d.ridge_macs_per_byte:
+        per_kind = any(k not in SPECIAL_KINDS for k in d.calibration)
+        if precision in d.ridge_macs_per_byte and (devices or not per_kind):
             out[d.name] = d.ridge(precision)
     return out
 

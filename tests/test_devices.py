@@ -119,3 +119,18 @@ def test_device_table_lists_every_device():
     table = roofline.device_table()
     assert list(table.name) == list_devices()
     assert (table.ridge_macs_per_byte > 0).all()
+
+
+def test_the_shipped_table6_fits_are_what_their_generator_fits():
+    # device_specs/*_fitted.yaml come from profilers/shipped_fits.py on lut/mobilenetv4_table6: refit one
+    from profilers.shipped_fits import TABLE6, fit_table6
+
+    shipped = load_device("pixel6_cpu_fitted")
+    again = fit_table6("pixel6_cpu")
+    assert {TABLE6[d][0] for d in TABLE6} <= set(list_devices())
+    for kind, entry in shipped.calibration.items():
+        for field, value in entry.items():
+            expected = value if value is None else pytest.approx(value, rel=1e-3, abs=1e-9)
+            assert again.calibration[kind][field] == expected, (kind, field)
+    assert shipped.fit["cv"]["within_10pct"] == pytest.approx(again.fit["cv"]["within_10pct"])
+    assert roofline.predict("mobilenet_v2", shipped).totals["latency_ms"].iloc[0] == pytest.approx(5.0, rel=0.2)
