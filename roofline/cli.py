@@ -189,17 +189,47 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _per_kind(spec) -> bool:
+    """A spec fitted per layer kind: its overall peak, bandwidth and ridge point mean nothing alone."""
+    return any(k not in ("network", "weights", "layout") for k in spec.calibration)
+
+
 def _cmd_devices(args) -> int:
     console = _console()
     if args.name:
         d = load_device(args.name)
         console.print(f"[bold]{d.display_name}[/] ({d.name}) - {d.kind}, provenance {d.provenance}")
-        for p in d.precisions:
-            peak = d.peak(p)
-            line = f"  {p}: ridge {d.ridge(p):.4g} MACs/byte"
-            if peak:
-                line += f", peak {_si(peak, 'MAC/s')}, bandwidth {_si(d.bandwidth_bytes_per_s, 'B/s')}"
-            console.print(line + ("  (default)" if p == d.default_precision else ""))
+        if _per_kind(d):
+            console.print(f"  {d.default_precision}: the latency model fitted per layer kind (no single ridge point):")
+            fits = Table()
+            for col in ("kinds", "peak MAC/s", "bandwidth B/s", "overhead"):
+                fits.add_column(col)
+            groups: dict[tuple, list[str]] = {}
+            for kind, e in d.calibration.items():
+                if kind not in ("network", "weights", "layout"):
+                    key = (e.get("peak_macs_per_s"), e.get("bandwidth_bytes_per_s"), e.get("overhead_s", 0.0))
+                    groups.setdefault(key, []).append(kind)
+            for (peak, bw, overhead), kinds in groups.items():
+                fits.add_row(", ".join(kinds), _si(peak) if peak else "-", _si(bw), f"{overhead * 1e6:.3g} us")
+            console.print(fits)
+        else:
+            for p in d.precisions:
+                peak = d.peak(p)
+                line = f"  {p}: ridge {d.ridge(p):.4g} MACs/byte"
+                if peak:
+                    line += f", peak {_si(peak, 'MAC/s')}, bandwidth {_si(d.bandwidth_bytes_per_s, 'B/s')}"
+                console.print(line + ("  (default)" if p == d.default_precision else ""))
+        if "network" in d.calibration:
+            console.print(f"  fixed cost per inference: {d.calibration['network']['overhead_s'] * 1e3:.3g} ms")
+        if d.memory:
+            keeps = ", ".join(d.memory["keeps"])
+            console.print(f"  on-chip memory: {_si(d.memory['on_chip_bytes'], 'B')}, keeps {keeps}")
+        if d.fit:
+            cv = d.fit.get("cv", {})
+            spearman = cv.get("spearman", float("nan"))
+            console.print(f"  fitted to {d.fit.get('rows')} measurements ({d.fit.get('data')}); {cv.get('folds')} "
+                          f"cross-validation: {cv.get('within_10pct', 0):.0%} within +-10%, median |error| "
+                          f"{cv.get('median_abs_error', 0):.1%}, Spearman {spearman:.3f}")  # fmt: skip
         console.print("sources:")
         for s in d.sources:
             console.print(f"  - {s}")
@@ -213,14 +243,15 @@ def _cmd_devices(args) -> int:
     for r in df.itertuples():
         peak = None if r.peak_macs_per_s is None or pd.isna(r.peak_macs_per_s) else r.peak_macs_per_s
         bw = None if r.bandwidth_bytes_per_s is None or pd.isna(r.bandwidth_bytes_per_s) else r.bandwidth_bytes_per_s
+        per_kind = _per_kind(load_device(r.name))
         out.add_row(
             r.name,
             r.display_name,
             r.kind,
             r.precision,
-            _si(peak) if peak else "(not published)",
-            _si(bw) if bw else "-",
-            f"{r.ridge_macs_per_byte:.4g}",
+            "fitted per kind" if per_kind else _si(peak) if peak else "(not published)",
+            "-" if per_kind or not bw else _si(bw),
+            "-" if per_kind else f"{r.ridge_macs_per_byte:.4g}",
             r.provenance,
         )
     console.print(out)

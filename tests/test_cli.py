@@ -40,6 +40,9 @@ def test_predict_and_devices(mnv2, capsys):
     assert "MAC-eq" in out and "ms" in out and "slowest 3 layers" in out
     assert main(["devices"]) == 0 and "pixel8_edgetpu" in capsys.readouterr().out
     assert main(["devices", "coral_edgetpu"]) == 0 and "sources:" in capsys.readouterr().out
+    assert main(["devices", "pixel6_cpu_fitted"]) == 0  # a spec fitted per kind shows its fits and their error
+    out = capsys.readouterr().out
+    assert "fitted per layer kind" in out and "leave-one-out cross-validation" in out and "MACs/byte" not in out
 
 
 def test_default_command_runs_the_sweep(tmp_path, monkeypatch, capsys):
