@@ -255,7 +255,7 @@ class Layers:
             unknown_ops=sorted(set(df.loc[df["kind"] == "unknown", "op_type"])),
             free_nodes=self.free,
             folded_nodes=len(self.graph.folded),
-            bound_sources={k: list(v) for k, v in getattr(self.graph, "bound_sources", {}).items()},
+            bound_sources={k: list(v) for k, v in self.graph.bound_sources.items()},
         )
         df.attrs["totals"] = {
             "macs": int(df["macs"].sum()),

@@ -21,6 +21,7 @@ import onnx.inliner
 from google.protobuf.message import DecodeError
 from onnx import helper, shape_inference
 
+from roofline.checks import MAX_TENSOR_ELEMS, check_graph, check_initializers
 from roofline.dtypes import onnx_itemsize
 from roofline.errors import ModelLoadError, RooflineError, ShapeError, did_you_mean
 from roofline.onnx_flow import (
@@ -33,7 +34,6 @@ from roofline.onnx_flow import (
     node_inputs,
     outer_refs,
     propagate_taint,
-    subgraphs,
 )
 
 __all__ = ["Tensor", "Node", "Graph", "load_graph", "ModelLike"]
@@ -60,8 +60,6 @@ _MAX_VALUE_ELEMS = 64
 _GROWING_OPS = {"ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "Pad", "OneHot", "EyeLike"}
 # rounds of (shape inference, bounding data-dependent sizes, inlining control flow): one per nesting level
 _MAX_FLOW_ROUNDS = 32
-# beyond these a model is corrupt, not big: no count is ever absurd
-MAX_TENSOR_ELEMS = 2**34
 
 
 @dataclass(frozen=True)
@@ -510,10 +508,10 @@ def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int]
         from roofline.tflite import load_tflite
 
         graph = load_tflite(*tflite, input_shapes=input_shapes)
-        _check_graph(graph)
+        check_graph(graph)
         return graph
     proto, base_dir = _read_model(model)
-    _check_initializers(proto.graph, "the main graph")
+    check_initializers(proto.graph, "the main graph")
     check_scopes(proto.graph)
     _sort_topologically(proto.graph)
     if proto.functions:  # exporters (torch dynamo) may emit model-local functions: count their bodies
@@ -550,7 +548,7 @@ def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int]
         del proto.graph.value_info[:]
     propagate_taint(inferred.graph.node, state.taint)
     graph = _build(inferred, infos, const, weights, state)
-    _check_graph(graph)
+    check_graph(graph)
     read = {t.name for n in graph.nodes for t in n.inputs if t is not None and t.const and t.name not in weights}
     small = {n for n in read if graph.tensors[n].shape is not None and graph.tensors[n].numel <= _MAX_VALUE_ELEMS}
     if small:
@@ -673,132 +671,6 @@ def _build(proto: onnx.ModelProto, infos, const: set[str], weights: set[str], st
         opset=next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0),
         bound_sources=sources,
     )
-
-
-# --------------------------------------------------------------------------------------------------
-# consistency checks: a corrupt or contradictory model is an error naming the tensor, never an absurd count
-
-# the TensorProto field that holds each element type's values when raw_data is not used, and how many
-# field entries one element takes (complex: 2; 4-bit types pack two elements per entry)
-_TYPED_FIELDS = {
-    onnx.TensorProto.FLOAT: ("float_data", 1), onnx.TensorProto.COMPLEX64: ("float_data", 2),
-    onnx.TensorProto.DOUBLE: ("double_data", 1), onnx.TensorProto.COMPLEX128: ("double_data", 2),
-    onnx.TensorProto.INT64: ("int64_data", 1), onnx.TensorProto.STRING: ("string_data", 1),
-    onnx.TensorProto.UINT32: ("uint64_data", 1), onnx.TensorProto.UINT64: ("uint64_data", 1),
-}  # fmt: skip
-_PACKED = {getattr(onnx.TensorProto, n) for n in ("INT4", "UINT4", "FLOAT4E2M1") if hasattr(onnx.TensorProto, n)}
-
-
-def _check_tensor(t: onnx.TensorProto, what: str) -> None:
-    dims = "x".join(str(d) for d in t.dims) or "scalar"
-    if any(d < 0 for d in t.dims):
-        raise ShapeError(f"{what} {t.name!r} has a negative dimension ({dims})")
-    if t.data_type not in onnx.TensorProto.DataType.values() or t.data_type == onnx.TensorProto.UNDEFINED:
-        raise ShapeError(f"{what} {t.name!r} has an unknown element type {t.data_type}")
-    n = math.prod(t.dims)
-    if n > MAX_TENSOR_ELEMS:
-        raise ShapeError(f"{what} {t.name!r} has {n:.3g} elements ({dims}), more than 2**34: the file is corrupt")
-    if t.data_location == onnx.TensorProto.EXTERNAL or t.data_type == onnx.TensorProto.STRING and not n:
-        return
-    if t.HasField("raw_data"):
-        if t.data_type == onnx.TensorProto.STRING:
-            raise ShapeError(f"{what} {t.name!r} is a string tensor stored as raw_data")
-        try:
-            expected = (n + 1) // 2 if t.data_type in _PACKED else n * int(onnx_itemsize(t.data_type))
-        except (KeyError, TypeError, ValueError):  # an element type newer than this check: not checked
-            return
-        if len(t.raw_data) != expected:
-            raise ShapeError(
-                f"{what} {t.name!r} has dims {dims} ({n} elements, {expected} B) but stores {len(t.raw_data)} B "
-                "of raw_data"
-            )
-        return
-    field_name, per = _TYPED_FIELDS.get(t.data_type, ("int32_data", 1))
-    stored = len(getattr(t, field_name))
-    expected = (n + 1) // 2 if t.data_type in _PACKED else n * per
-    if stored != expected:
-        raise ShapeError(f"{what} {t.name!r} has dims {dims} ({n} elements) but stores {stored} values in {field_name}")
-
-
-def _check_initializers(graph: onnx.GraphProto, where: str) -> None:
-    """Every initializer and Constant value, in every scope, holds as much data as its dims say."""
-    for t in graph.initializer:
-        _check_tensor(t, f"initializer (in {where})" if where != "the main graph" else "initializer")
-    for node in graph.node:
-        for a in node.attribute:
-            if a.type == onnx.AttributeProto.TENSOR:
-                _check_tensor(a.t, f"{node.op_type} node {node.name!r} attribute {a.name!r}, tensor")
-        for sg in subgraphs(node):
-            _check_initializers(sg, f"a body of {node.op_type} node {node.name!r}")
-
-
-def _fail(node: Node, why: str) -> None:
-    raise ShapeError(f"{node.op_type} node {node.name!r}: {why}")
-
-
-def _shape(t: Tensor | None) -> tuple[int, ...] | None:
-    return None if t is None else t.shape
-
-
-# where the data and weight operands of convolutions and matrix products sit
-_CONV_OPERANDS = {"Conv": (0, 1), "ConvInteger": (0, 1), "QLinearConv": (0, 3), "ConvTranspose": (0, 1)}
-_MATMUL_OPERANDS = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3), "Gemm": (0, 1)}
-
-
-def _check_node(node: Node) -> None:
-    op = node.op_type
-    if op in _CONV_OPERANDS:
-        xi, wi = _CONV_OPERANDS[op]
-        x, w = _shape(node.input(xi)), _shape(node.input(wi))
-        if x is None or w is None:
-            return
-        wname = node.inputs[wi].name  # type: ignore[union-attr]
-        group = node.attr("group", 1)
-        if len(w) < 3 or len(w) != len(x):
-            _fail(node, f"weight {wname!r} has shape {w}, input has shape {x}: ranks must match and be >= 3")
-        if not isinstance(group, int) or group < 1:
-            _fail(node, f"group must be a positive integer, got {group!r}")
-        kernel = node.attr("kernel_shape")
-        if kernel is not None and tuple(kernel) != tuple(w[2:]):
-            _fail(node, f"kernel_shape {list(kernel)} contradicts weight {wname!r} of shape {'x'.join(map(str, w))}")
-        if op == "ConvTranspose":
-            if w[0] != x[1] or x[1] % group:
-                _fail(node, f"weight {wname!r} ({'x'.join(map(str, w))}) expects {w[0]} input channels in "
-                            f"{group} group(s), the input has {x[1]}")  # fmt: skip
-        elif w[1] * group != x[1] or w[0] % group:
-            why = f"input channels, the input has {x[1]} ({w[0]} output channels must divide by the group)"
-            _fail(node, f"weight {wname!r} ({'x'.join(map(str, w))}) x group {group} reads {w[1] * group} {why}")
-    elif op in _MATMUL_OPERANDS:
-        ai, bi = _MATMUL_OPERANDS[op]
-        a, b = _shape(node.input(ai)), _shape(node.input(bi))
-        if a is None or b is None:
-            return
-        if op == "Gemm":
-            if len(a) != 2 or len(b) != 2:
-                _fail(node, f"operands must be matrices, got shapes {a} and {b}")
-            ka = a[0] if node.attr("transA", 0) else a[1]
-            kb = b[1] if node.attr("transB", 0) else b[0]
-        else:
-            if not a or not b:
-                _fail(node, f"operands must not be scalars, got shapes {a} and {b}")
-            ka, kb = a[-1], b[-2] if len(b) >= 2 else b[0]
-        if ka != kb:
-            _fail(node, f"contracted dimensions disagree: {ka} (A {'x'.join(map(str, a))}) vs {kb} (B "
-                        f"{'x'.join(map(str, b))})")  # fmt: skip
-
-
-def _check_graph(graph: Graph) -> None:
-    """Shapes of the nodes that run are positive and sane, and operands agree: else a ShapeError naming them."""
-    for node in graph.nodes:
-        for t in (*node.inputs, *node.outputs):
-            if t is None or t.shape is None:
-                continue
-            if any(d < 0 for d in t.shape) or (t in node.outputs and not t.const and any(d == 0 for d in t.shape)):
-                _fail(node, f"tensor {t.name!r} has shape {t.shape_str()}: dimensions must be positive")
-            if math.prod(t.shape) > MAX_TENSOR_ELEMS:
-                _fail(node, f"tensor {t.name!r} has {math.prod(t.shape):.3g} elements ({t.shape_str()}), more than "
-                            "2**34: the model's shapes are absurd")  # fmt: skip
-        _check_node(node)
 
 
 def _attr(a: onnx.AttributeProto):
