@@ -82,6 +82,37 @@ def stream_bandwidth(runner: OrtRunner, key: str = "Relu(1x64x512x512)_fp32", ru
     return float(roofline.count(model)["bytes"].sum()) / seconds
 
 
+#: footprints (input + output bytes) of the streaming kernels that find the cache's capacity
+CACHE_FOOTPRINTS_MB = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96)
+
+
+def cache_bytes(runner: OrtRunner, stream_bytes_per_s: float, runs: int = 10) -> float | None:
+    """The cache capacity a network's weights and activations must fit in to stay warm (bytes).
+
+    A streaming ReLU is timed at growing footprints (input + output): its rate holds while the data stays
+    in the caches and falls towards ``stream_bytes_per_s`` (DRAM) beyond them. The capacity is the
+    footprint at which the rate crosses the geometric mean of the two (log-interpolated between the
+    measured sizes); None when the rate never falls (caches larger than the sizes tried).
+    """
+    import roofline
+
+    sizes, rates = [], []
+    for mb in CACHE_FOOTPRINTS_MB:
+        hw = max(1, int(round(np.sqrt(mb * 2**20 / 8 / 64))))  # fp32, 64 channels, in + out
+        model = kernel_model(f"Relu(1x64x{hw}x{hw})_fp32")
+        seconds = kernel_stats(runner, model, runs=runs, warmup=3).stats.median_ms / 1e3
+        sizes.append(float(roofline.count(model)["bytes"].sum()))
+        rates.append(sizes[-1] / seconds)
+    threshold = np.sqrt(np.median(rates[:3]) * stream_bytes_per_s)
+    below = [i for i, r in enumerate(rates) if r < threshold and i > 0]
+    if not below:
+        return None
+    i = below[0]
+    r0, r1 = np.log(rates[i - 1]), np.log(rates[i])
+    f = (r0 - np.log(threshold)) / (r0 - r1) if r0 != r1 else 0.0
+    return float(np.exp(np.log(sizes[i - 1]) + f * (np.log(sizes[i]) - np.log(sizes[i - 1]))))
+
+
 #: runners that time TFLite models (kernels are written as .tflite for them)
 TFLITE_RUNTIMES = ("litert", "benchmark_model")
 #: the kernel timed now and then during a build: its drift is the machine's
@@ -163,6 +194,9 @@ def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None
     if timing == "kernel" and not Path(path).exists():
         meta["trace_overhead_us"] = round(trace_overhead_us(runner), 3)
         meta["stream_bandwidth_bytes_per_s"] = round(stream_bandwidth(runner))
+        cache = cache_bytes(runner, meta["stream_bandwidth_bytes_per_s"])
+        if cache:
+            meta["cache_bytes"] = round(cache)
     lut = open_lut(path, meta)
     todo = [k for k in keys if k not in lut.done()]
     lut.drift = drift or Drift(runner)

@@ -134,6 +134,8 @@ def calibrate(lut: Lut, name: str = "host_fitted", display_name: str | None = No
     meta = lut.meta.get("conditions", {})
     if meta.get("stream_bandwidth_bytes_per_s"):  # measured when the LUT was created, not fitted
         kinds["weights"] = {"bandwidth_bytes_per_s": float(meta["stream_bandwidth_bytes_per_s"]), "overhead_s": 0.0}
+        if meta.get("cache_bytes"):
+            kinds["weights"]["cache_bytes"] = float(meta["cache_bytes"])
     peak = overall["peak_macs_per_s"] or _GRID[-1]
     data = {
         "name": name,
@@ -191,8 +193,7 @@ def predict_measured(model, lut: Lut | None = None, spec: DeviceSpec | None = No
         compute, memory, overhead = model_.layer_times(table["kind"], table["macs"], table["bytes"],
                                                         table["weight_bytes"])  # fmt: skip
         modelled = 1e3 * (overhead + np.fmax(compute, memory))
-        stream = model_.weights_bandwidth_bytes_per_s
-        cold = 1e3 * table["weight_bytes"].to_numpy(float) / stream if stream else np.zeros(len(table))
+        cold = 1e3 * model_.cold_seconds(table["weight_bytes"], table["bytes"])
     rows = []
     for i, (name, kind) in enumerate(zip(table["name"], table["kind"])):
         key = keys.get(name)

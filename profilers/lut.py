@@ -30,7 +30,7 @@ LUT_COLUMNS = ["key", "latency_ms", "p10_ms", "p90_ms", "cv", "repeats", "noisy"
                "reorder_out_ms", "measured_at"]  # fmt: skip
 _FORMAT = "roofline-lut-2"
 # metadata that describes how rows were measured but may differ between runs that add to one table
-_INFORMATIONAL = {"measure", "trace_overhead_us", "stream_bandwidth_bytes_per_s", "thermal_max_c"}
+_INFORMATIONAL = {"measure", "trace_overhead_us", "stream_bandwidth_bytes_per_s", "cache_bytes", "thermal_max_c"}
 
 
 class LutError(ValueError, RooflineError):

@@ -32,7 +32,8 @@ _OPTIONAL = ("peak_macs_per_s", "bandwidth_bytes_per_s", "ridge_macs_per_byte", 
 #: what a memory model may keep on chip (``memory.keeps``)
 MEMORY_KEEPS = ("weights", "activations")
 # what a fitted spec's ``calibration`` gives per layer kind (see profilers.calibrate)
-_CALIBRATION_FIELDS = ("peak_macs_per_s", "bandwidth_bytes_per_s", "overhead_s", "rows", "median_abs_error")
+_CALIBRATION_FIELDS = ("peak_macs_per_s", "bandwidth_bytes_per_s", "overhead_s", "cache_bytes", "rows",
+                       "median_abs_error")  # fmt: skip
 _RIDGE_TOLERANCE = 0.01
 
 
@@ -304,6 +305,7 @@ def write_spec(spec: DeviceSpec, path) -> None:
         "fit": dict(spec.fit), "notes": spec.notes,
     }  # fmt: skip
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         yaml.safe_dump({k: v for k, v in data.items() if v not in (None, {}, "")}, f, sort_keys=False)

@@ -43,10 +43,11 @@ class Evaluator:
                     "graph; the search evaluator prices from block formulas: fit the device with roofline fit"
                 )
         # fitted devices (per-kind peaks, bandwidths, overheads, cold weights): priced layer by layer with
-        # the latency model; with a memory model (cached weights, on-chip activations) per candidate over its
-        # whole layer list, since what stays on chip depends on the network
-        self._fitted = {j: m for j, m in enumerate(models) if not m.plain and not m.keeps}
-        self._memory = {j: m for j, m in enumerate(models) if m.keeps}
+        # the latency model; with a memory model (cached weights, on-chip activations) or a cache size per
+        # candidate over its whole layer list, since what stays on chip depends on the network
+        whole = [bool(m.keeps or m.cache_bytes) for m in models]  # priced over a candidate's whole layer list
+        self._fitted = {j: m for j, m in enumerate(models) if not m.plain and not whole[j]}
+        self._memory = {j: m for j, m in enumerate(models) if whole[j]}
         self._network = np.array([m.network_s for m in models] + [0.0] * (0 if ridge_points is None else
                                  np.size(ridge_points)))  # fmt: skip
         probe = predict(_PROBE, devices, ridge_points=ridge_points, precision=precision)  # resolves the devices

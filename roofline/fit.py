@@ -6,12 +6,14 @@ runtime-fused layer of every network,
 
     latency = network_s + sum_layers [ overhead_g + max(MACs / peak_g, bytes / bandwidth_g) ]
 
-with one (peak, bandwidth, overhead) per group ``g`` of layer kinds (:data:`GROUPS`), in log time
-with a robust loss (scipy's ``least_squares``, soft L1) within physical bounds (overheads 0-10 ms).
-With fewer than :data:`ROWS_PER_PARAMETER` rows per parameter, the groups collapse to two (layers
-with MACs, layers without). ``base=SPEC`` instead scales a spec with peak and bandwidth to a new
-device: one time scale and a network constant, enough for 3-5 measured networks; with
-``scale_base=False`` only the network constant (the same device's fixed cost per inference).
+with one (peak, bandwidth, overhead) per group ``g`` of layer kinds, in log time with a robust loss
+(scipy's ``least_squares``, soft L1) within physical bounds (overheads 0-10 ms). How finely kinds are
+grouped (:data:`GROUPINGS`: MAC layers and the rest; MAC layers, pooling, element-wise and the rest;
+every MAC kind apart) is chosen by cross-validation among the groupings with fewer parameters than
+measurements; a group the measurements never exercise shares its nearest fitted group's roofline.
+``base=SPEC`` instead scales a spec with peak and bandwidth to a new device: one time scale and a
+network constant, enough for 3-5 measured networks; with ``scale_base=False`` only the network
+constant (the same device's fixed cost per inference).
 
 The fitted spec's errors are cross-validated (leave-one-out under 30 rows, else 5-fold): the share
 of held-out networks within +-5% and +-10%, the median |error| and Spearman's rank correlation. They
@@ -40,21 +42,25 @@ from roofline.latency import LatencyModel
 from roofline.ops import KINDS
 from roofline.simulate import predict
 
-__all__ = ["fit", "FitResult", "FitError", "read_measurements", "GROUPS"]
+__all__ = ["fit", "FitResult", "FitError", "read_measurements", "GROUPINGS"]
 
-#: layer kinds that share one fitted (peak, bandwidth, overhead)
-GROUPS = {
-    "conv": ("conv", "grouped", "conv-transpose"),
-    "pointwise": ("pointwise",),
-    "depthwise": ("depthwise",),
-    "gemm": ("gemm", "matmul"),
-    "other": tuple(k for k in KINDS if k not in ("conv", "grouped", "conv-transpose", "pointwise", "depthwise",
-                                                "gemm", "matmul")),
-}  # fmt: skip
-_TWO_GROUPS = {"macs": tuple(k for g in ("conv", "pointwise", "depthwise", "gemm") for k in GROUPS[g]),
-               "other": GROUPS["other"]}  # fmt: skip
-#: the per-group fit is used only with at least this many measured networks per fitted parameter
-ROWS_PER_PARAMETER = 3
+_MAC_KINDS = {"conv": ("conv", "grouped", "conv-transpose"), "pointwise": ("pointwise",),
+              "depthwise": ("depthwise",), "gemm": ("gemm", "matmul")}  # fmt: skip
+_SEPARATE = {"pool": ("pool", "reduce"), "elementwise": ("elementwise",)}
+
+
+def _rest(*groups) -> tuple[str, ...]:
+    used = {k for g in groups for kinds in g.values() for k in kinds}
+    return tuple(k for k in KINDS if k not in used)
+
+
+#: candidate groupings of layer kinds (each group shares one fitted peak, bandwidth and overhead),
+#: coarse to fine; ``fit`` picks one by cross-validation
+GROUPINGS = {
+    "two": {"macs": sum(_MAC_KINDS.values(), ()), "other": _rest(_MAC_KINDS)},
+    "four": {"macs": sum(_MAC_KINDS.values(), ()), **_SEPARATE, "other": _rest(_MAC_KINDS, _SEPARATE)},
+    "kinds": {**_MAC_KINDS, **_SEPARATE, "other": _rest(_MAC_KINDS, _SEPARATE)},
+}
 _BOUNDS = {"peak": (1e7, 1e16), "bandwidth": (1e6, 1e13), "overhead": (0.0, 0.01), "network": (0.0, 1.0)}
 
 
@@ -144,15 +150,25 @@ def fit(
               for m in items]  # fmt: skip
     seconds = df["latency_ms"].to_numpy(float) / 1e3
     base_spec = load_device(base) if base is not None else None
-    groups = GROUPS if len(df) >= ROWS_PER_PARAMETER * (3 * len(GROUPS) + 1) else _TWO_GROUPS
+    n = len(df)
+    if base_spec is not None:
 
-    def fitted(idx) -> DeviceSpec:
-        if base_spec is not None:
+        def scaled(idx) -> DeviceSpec:
             return _scaled(base_spec, [items[i] for i in idx], seconds[idx], precision, scale_base)
-        return _spec_from(_fit_groups([tables[i] for i in idx], seconds[idx], groups), groups, precision)
 
-    spec = fitted(np.arange(len(df)))
-    cv_pred, folds = _cross_validate(fitted, items, len(df), seed)
+        candidates = {"scaled": scaled}
+        method = f"{'scaled ' if scale_base else 'network constant on '}{base_spec.name}"
+    else:
+        candidates = {label: _grouped_fit(tables, seconds, groups, precision)
+                      for label, groups in _groupings(tables, n).items()}  # fmt: skip
+    # each candidate's held-out predictions (the same folds); the lowest median |error| wins
+    held_out = {label: _cross_validate(fitted, items, n, seed) for label, fitted in candidates.items()}
+    label = min(held_out, key=lambda c: np.median(np.abs(held_out[c][0] / seconds - 1)))
+    spec = candidates[label](np.arange(n))
+    cv_pred, folds = held_out[label]
+    if base_spec is None:
+        groups = _groupings(tables, n)[label]
+        method = f"groups {', '.join(groups)} ({label}, chosen by {folds} among {', '.join(held_out)})"
     errors = cv_pred / seconds - 1
     cv = {
         "folds": folds,
@@ -166,8 +182,7 @@ def fit(
     data["sources"] = [f"{len(df)} whole-network latencies ({source or 'measurements'}), fitted "
                        f"{dt.date.today().isoformat()}{scaled}"]  # fmt: skip
     data["fit"] = {"data": source or "measurements", "rows": len(df), "precision": precision,
-                   "method": (f"{'scaled ' if scale_base else 'network constant on '}{base_spec.name}" if base_spec
-                              else f"groups {', '.join(groups)}"),
+                   "method": method,
                    "cv": {k: round(v, 4) if isinstance(v, float) else v for k, v in cv.items()}}  # fmt: skip
     data["notes"] = "The latency model of roofline.latency, fitted to whole-network latencies (roofline.fit)."
     spec = validate_spec(data, name)
@@ -178,6 +193,45 @@ def fit(
 
 
 # ---- the fit -------------------------------------------------------------------------------------
+
+
+def _groupings(tables, n: int) -> dict[str, dict[str, tuple[str, ...]]]:
+    """The candidate groupings for these measurements: each restricted to the groups their layers
+    exercise, distinct, and (but for the coarsest) with fewer parameters than measurements."""
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for label, groups in GROUPINGS.items():
+        g = _present(groups, tables)
+        if g not in out.values() and (not out or 3 * len(g) + 1 < n):
+            out[label] = g
+    return out
+
+
+def _present(groups: Mapping, tables) -> dict[str, tuple[str, ...]]:
+    """``groups`` without those no measured layer belongs to; their kinds join the nearest fitted group
+    (a MAC kind: the group with the most MACs; another kind: the non-MAC group with the most layers)."""
+    kinds = pd.concat([t[["kind", "macs"]] for t in tables]).fillna({"macs": 0})
+    layers = {g: int(kinds["kind"].isin(ks).sum()) for g, ks in groups.items()}
+    macs = {g: float(kinds.loc[kinds["kind"].isin(ks), "macs"].sum()) for g, ks in groups.items()}
+    kept = {g: list(ks) for g, ks in groups.items() if layers[g]}
+    if not kept:
+        raise FitError("the measured networks have no layers to fit")
+    mac_kinds = set(sum(_MAC_KINDS.values(), ()))
+    for g, ks in groups.items():
+        if g in kept:
+            continue
+        if mac_kinds & set(ks) and any(macs[h] > 0 for h in kept):
+            target = max(kept, key=macs.get)
+        else:
+            target = max(kept, key=lambda h: (macs[h] == 0, layers[h]))
+        kept[target] += ks
+    return {g: tuple(ks) for g, ks in kept.items()}
+
+
+def _grouped_fit(tables, seconds: np.ndarray, groups: Mapping, precision: str):
+    def fitted(idx) -> DeviceSpec:
+        return _spec_from(_fit_groups([tables[i] for i in idx], seconds[idx], groups), groups, precision)
+
+    return fitted
 
 
 def _features(tables, groups) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:

@@ -5,7 +5,8 @@ Per layer ``l`` of kind ``k``, and per network::
 
     time = network_s
          + sum_l [ overhead_k + max(MACs_l / peak_k, bytes_l / bandwidth_k) ]
-         + sum_l weight_bytes_l / weights_bandwidth          (weights come cold from DRAM)
+         + sum_l weight_bytes_l / weights_bandwidth          (weights come cold from DRAM, when the
+                                                             network's footprint exceeds the cache)
          + sum_conversions [ overhead + bytes / bandwidth ]  (onnxruntime's NCHWc layout changes)
 
 Every term is optional. A spec with peak and bandwidth only is the paper's roofline (no overheads);
@@ -55,6 +56,7 @@ class LatencyModel:
     relative: bool = False
     kinds: Mapping[str, KindFit] = field(default_factory=dict)
     weights_bandwidth_bytes_per_s: float | None = None
+    cache_bytes: float | None = None  # weights come cold only from networks whose footprint exceeds it
     layout: KindFit | None = None
     network_s: float = 0.0
     on_chip_bytes: float | None = None  # the memory model (``memory`` of the spec)
@@ -84,6 +86,7 @@ class LatencyModel:
             default,
             kinds={k: KindFit.of(v) for k, v in cal.items() if k not in SPECIAL_KINDS},
             weights_bandwidth_bytes_per_s=cal.get("weights", {}).get("bandwidth_bytes_per_s"),
+            cache_bytes=cal.get("weights", {}).get("cache_bytes"),
             layout=KindFit.of(cal["layout"]) if "layout" in cal else None,
             network_s=float(cal.get("network", {}).get("overhead_s", 0.0)),
             **memory,
@@ -117,12 +120,31 @@ class LatencyModel:
             cached = np.cumsum(w) <= self.on_chip_bytes - reserve
         return np.where(cached, 0.0, w) + act
 
+    def cold_seconds(self, weight_bytes, bytes_) -> np.ndarray:
+        """Seconds each layer spends streaming its weights in cold (zeros without a streaming bandwidth).
+
+        Inside a network a layer reads weights that the other layers' traffic evicted since its last
+        run, unless the whole network stays in the cache: with a measured ``cache_bytes``, weights come
+        cold only when the network's footprint (all its weights and twice its largest layer's
+        activations, the arena that holds inputs, outputs and kept tensors) exceeds it.
+        """
+        w = np.asarray(weight_bytes, float)
+        if not self.weights_bandwidth_bytes_per_s:
+            return np.zeros(len(w))
+        if self.cache_bytes:
+            activations = np.asarray(bytes_, float) - w
+            footprint = w.sum() + 2.0 * (activations.max() if len(w) else 0.0)
+            if footprint <= self.cache_bytes:
+                return np.zeros(len(w))
+        return w / self.weights_bandwidth_bytes_per_s
+
     def layer_times(self, kinds, macs, bytes_, weight_bytes=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(compute, memory, overhead) seconds (MAC-equivalents when relative) per layer.
+        """(compute, memory, overhead) seconds (MAC-equivalents when relative) per layer of one network.
 
         A layer's time is ``overhead + max(compute, memory)``; NaN MACs (unknown ops) count as memory only.
         ``overhead`` holds the fixed per-layer cost and, on a spec fitted with cold weights, the time to
-        stream the layer's weights (measured to add to, not overlap with, the layer's own time).
+        stream the layer's weights (measured to add to, not overlap with, the layer's own time; see
+        :meth:`cold_seconds`, which needs the whole network's layers when the spec has a cache size).
         """
         kinds = np.asarray(kinds, dtype=object)
         macs = np.asarray(macs, float)
@@ -133,8 +155,8 @@ class LatencyModel:
         overhead = np.array([f.overhead_s for f in fits], float)
         compute = macs / peak
         memory = bytes_ / bandwidth
-        if self.weights_bandwidth_bytes_per_s and weight_bytes is not None:
-            overhead = overhead + np.asarray(weight_bytes, float) / self.weights_bandwidth_bytes_per_s
+        if weight_bytes is not None:
+            overhead = overhead + self.cold_seconds(weight_bytes, bytes_)
         return compute, memory, overhead
 
     def conversion_seconds(self, conversion_bytes) -> float:

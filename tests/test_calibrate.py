@@ -98,6 +98,9 @@ def test_calibrate_then_predict_from_the_lut(tmp_path, se_net):
     lut = build_lut(kernels_of(se_net, style="generic"), tmp_path / "l.csv", progress=False, **FAST)
     spec = calibrate(lut, name="fitted")
     assert spec.provenance == "fitted" and {"pointwise", "depthwise", "layout"} <= set(spec.calibration)
+    cache = lut.meta["conditions"].get("cache_bytes")  # measured at creation: None only if the rate never fell
+    assert cache is None or 1e6 < cache < 1e9
+    assert spec.calibration["weights"].get("cache_bytes") == cache
     write_spec(spec, tmp_path / "fitted.yaml")
     again = roofline.load_device(tmp_path / "fitted.yaml")
     assert again.calibration == spec.calibration and again.fingerprint["runtime"] == "onnxruntime"

@@ -16,11 +16,13 @@ NETWORKS = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v2_050", "mobilenet_v3_sm
             "mnv4_conv_s", "mnasnet_a1", "efficientnet_b0"]  # fmt: skip
 
 
-def truth(scale: float = 1.0):
-    """A phone-like latency model: per-kind peaks, bandwidths and overheads, and a per-network constant."""
+def truth(scale: float = 1.0, **kinds):
+    """A phone-like latency model: per-kind peaks, bandwidths and overheads, and a per-network constant
+    (``kinds``: more kinds' (bandwidth, overhead))."""
     fits = {"conv": (4e10, 6e9, 2e-5), "pointwise": (6e10, 6e9, 1e-5), "depthwise": (1e10, 4e9, 1.5e-5)}
     calibration = {k: {"peak_macs_per_s": p / scale, "bandwidth_bytes_per_s": b / scale, "overhead_s": o * scale}
                    for k, (p, b, o) in fits.items()}  # fmt: skip
+    calibration |= {k: {"bandwidth_bytes_per_s": b, "overhead_s": o} for k, (b, o) in kinds.items()}
     calibration["network"] = {"overhead_s": 5e-4 * scale}
     return validate_spec({"name": "truth", "display_name": "truth", "kind": "cpu", "default_precision": "int8",
                           "provenance": "fitted", "sources": ["the tests' known model"],
@@ -50,6 +52,21 @@ def test_fit_recovers_a_known_latency_model_within_its_cross_validated_error():
     again = roofline.predict("mobilenet_v2", result.spec).totals["latency_ms"].iloc[0]
     row = result.table["model"].map(lambda m: isinstance(m, str) and m == "mobilenet_v2")
     assert again == pytest.approx(result.table.loc[row, "predicted_ms"].iloc[0], rel=1e-12)
+
+
+def test_cross_validation_chooses_how_finely_layer_kinds_are_grouped():
+    # a device whose element-wise layers cost far more than its other layers without MACs: the fit
+    # separates them only when the held-out networks say it pays
+    device = truth(elementwise=(2e8, 2e-4), activation=(2e10, 1e-6))
+    result = fit(measurements(device), "int8")
+    # (runtime-fused zoo networks have no layers of the other kinds: they share a fitted group's roofline)
+    assert result.spec.fit["method"].startswith("groups macs, pool, elementwise (four")
+    assert "among two, four" in result.spec.fit["method"] and result.cv["within_10pct"] >= 0.9
+    elementwise = result.spec.calibration["elementwise"]
+    assert elementwise["overhead_s"] == pytest.approx(2e-4, rel=0.2)
+    assert elementwise["bandwidth_bytes_per_s"] == pytest.approx(2e8, rel=0.2)
+    few = fit(measurements(device).iloc[:6], "int8")  # 6 networks: only the coarsest grouping is tried
+    assert "(two, chosen by leave-one-out among two)" in few.spec.fit["method"]
 
 
 def test_the_command_line_fit_then_predict_gives_the_fit_s_own_prediction(tmp_path, capsys):

@@ -131,6 +131,18 @@ def test_a_memory_model_moves_only_what_does_not_fit_on_chip(on_chip, traffic):
     assert list(plain.bytes[:, 0]) == [576 + 4096, 576 + 4096]
 
 
+@pytest.mark.parametrize("cache_bytes,cold", [(10_000, False), (9_000, True), (None, True)])
+def test_weights_come_cold_only_from_networks_that_outgrow_the_cache(cache_bytes, cold):
+    # footprint at int8: 2 x 576 B of weights + twice the largest layer's activations (2048 in + 2048 out)
+    assert 2 * 576 + 2 * 4096 == 9_344
+    weights = {"bandwidth_bytes_per_s": 1e6} | ({"cache_bytes": cache_bytes} if cache_bytes else {})
+    spec = toy(peak_int8=1e12, bw=1e9, provenance="fitted", calibration={"weights": weights})
+    pred = roofline.predict(_two_convs(), spec)
+    plain = roofline.predict(_two_convs(), toy(peak_int8=1e12, bw=1e9))
+    extra = pred.totals["latency_ms"].iloc[0] - plain.totals["latency_ms"].iloc[0]
+    assert extra == pytest.approx(1152 / 1e6 * 1e3 if cold else 0.0, abs=1e-12)
+
+
 def test_a_memory_model_needs_the_graph_and_a_valid_spec():
     spec = toy(memory={"on_chip_bytes": 1000, "keeps": ["weights"]})
     with pytest.raises(roofline.RooflineError, match="memory model, which needs the model's graph"):

@@ -58,19 +58,24 @@ def test_fast_evaluation_equals_predicting_the_built_network():
 
     # ridge-only, datasheet, a memory model plus a fitted constant (coral), and a fitted spec: per-kind
     # peaks, bandwidths and overheads, cold weights, a network constant
-    fitted = validate_spec({
+    phone = {
         "name": "phone", "display_name": "phone", "kind": "cpu", "default_precision": "int8", "provenance": "fitted",
         "sources": ["a test"], "peak_macs_per_s": {"int8": 5e10}, "bandwidth_bytes_per_s": 5e9,
         "calibration": {"conv": {"peak_macs_per_s": 4e10, "bandwidth_bytes_per_s": 6e9, "overhead_s": 2e-5},
                         "depthwise": {"peak_macs_per_s": 1e10, "bandwidth_bytes_per_s": 4e9, "overhead_s": 1e-5},
                         "softmax": {"bandwidth_bytes_per_s": 1e9, "overhead_s": 3e-5},
-                        "weights": {"bandwidth_bytes_per_s": 8e9}, "network": {"overhead_s": 4e-4}}}, "phone")  # fmt: skip
-    devices = ["pixel6_cpu", "pixel4_dsp", "jetson_orin_nano", "coral_edgetpu", fitted]
+                        "weights": {"bandwidth_bytes_per_s": 8e9}, "network": {"overhead_s": 4e-4}}}  # fmt: skip
+    fitted = validate_spec(phone, "phone")
+    # the same phone with a measured cache: weights come cold only from networks that outgrow it
+    cached = validate_spec({**phone, "name": "cached", "calibration": {
+        **phone["calibration"], "weights": {"bandwidth_bytes_per_s": 8e9, "cache_bytes": 3e6}}}, "cached")  # fmt: skip
+    devices = ["pixel6_cpu", "pixel4_dsp", "jetson_orin_nano", "coral_edgetpu", fitted, cached]
     ev = Evaluator(devices, precision="int8")
     cands = UibSpace().sample(3, seed=2) + ScalingSpace("mobilenet_v3_large").sample(2, seed=2)
     fast = ev.latency(cands)
-    assert ev.columns == ["pixel6_cpu", "pixel4_dsp", "jetson_orin_nano", "coral_edgetpu", "phone"]
-    assert list(ev.relative) == [True, True, False, False, False]
+    assert ev.columns == ["pixel6_cpu", "pixel4_dsp", "jetson_orin_nano", "coral_edgetpu", "phone", "cached"]
+    assert list(ev.relative) == [True, True, False, False, False, False]
+    assert (fast[:, 5] < fast[:, 4]).any() and (fast[:, 5] == fast[:, 4]).any()  # both sides of the cache
     for row, cand in zip(fast, cands):
         pred = roofline.predict(build_network(cand.spec, cand.resolution), devices, precision="int8").totals
         slow = [pred.latency_mac_equiv.iloc[0], pred.latency_mac_equiv.iloc[1], *pred.latency_ms.iloc[2:]]
