@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import roofline  # noqa: E402
 from profilers.nasbench201 import build_nasbench201, parse_arch  # noqa: E402
 from profilers.public_data import load_public, public_meta  # noqa: E402
+from profilers.reference_nets import resnet50, vgg16  # noqa: E402
 from roofline.fit import fit  # noqa: E402
 
 # the paper's ridge-point devices: Table 6 column -> shipped spec, and Table 16's Spearman for it
@@ -42,73 +43,6 @@ NB201_SPECS = {"raspi4": "rpi4_cpu"}
 # Coral's benchmark rows the zoo builds, and two whose weights (25 MB, 138 MB) cannot stay on chip
 CORAL_ZOO = {"MobileNet v1": "mobilenet_v1", "MobileNet v2": "mobilenet_v2", "ResNet-50 V1": "resnet50",
              "VGG16": "vgg16"}  # fmt: skip
-
-
-class _Net:
-    """A weight-free ONNX network written layer by layer (weights are ConstantOfShape fills)."""
-
-    def __init__(self, res: int):
-        from onnx import helper
-
-        self.h, self.nodes, self.inits, self.n = helper, [], [], 0
-        self.x, self.c, self.res = "x", 3, res
-
-    def _w(self, shape) -> str:
-        from onnx import numpy_helper
-
-        self.n += 1
-        name = f"w{self.n}"
-        self.inits.append(numpy_helper.from_array(np.array(shape, np.int64), f"{name}_shape"))
-        self.nodes.append(self.h.make_node("ConstantOfShape", [f"{name}_shape"], [name]))
-        return name
-
-    def op(self, op, inputs, **attrs) -> str:
-        self.n += 1
-        out = f"t{self.n}"
-        self.nodes.append(self.h.make_node(op, inputs, [out], **attrs))
-        return out
-
-    def conv(self, x, cout, k=3, s=1, relu=True) -> str:
-        y = self.op("Conv", [x, self._w([cout, self.c, k, k])], pads=[k // 2] * 4, strides=[s, s])
-        self.c = cout
-        return self.op("Relu", [y]) if relu else y
-
-    def model(self, y):
-        from onnx import TensorProto
-
-        h = self.h
-        x = h.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, self.res, self.res])
-        graph = h.make_graph(self.nodes, "net", [x], [h.make_tensor_value_info(y, TensorProto.FLOAT, None)], self.inits)
-        return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
-
-
-def vgg16(res: int = 224):
-    net, x = _Net(res), "x"
-    for widths in ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)):
-        for c in widths:
-            x = net.conv(x, c)
-        x = net.op("MaxPool", [x], kernel_shape=[2, 2], strides=[2, 2])
-    x = net.op("Flatten", [x])
-    for i, (k, n) in enumerate(((512 * 7 * 7, 4096), (4096, 4096), (4096, 1000))):
-        x = net.op("Gemm", [x, net._w([n, k])], transB=1)
-        x = net.op("Relu", [x]) if i < 2 else x
-    return net.model(x)
-
-
-def resnet50(res: int = 299):
-    net = _Net(res)
-    x = net.op("MaxPool", [net.conv("x", 64, 7, 2)], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
-    for width, blocks, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
-        for b in range(blocks):
-            s, cin = (stride if b == 0 else 1), net.c
-            y = net.conv(net.conv(x, width, 1), width, 3, s)
-            y = net.conv(y, 4 * width, 1, relu=False)
-            if b == 0:
-                net.c = cin
-                x = net.conv(x, 4 * width, 1, s, relu=False)
-            x = net.op("Relu", [net.op("Add", [x, y])])
-    x = net.op("Flatten", [net.op("GlobalAveragePool", [x])])
-    return net.model(net.op("Gemm", [x, net._w([1000, 2048])], transB=1))
 
 
 def spearman(a, b) -> float:
@@ -152,6 +86,10 @@ def table6() -> None:
         result = fit(pd.DataFrame({"model": [models[n] for n in names], "latency_ms": measured.to_numpy()}), "int8")
         out += f", fitted (leave-one-out) {result.cv['spearman']:.3f}, within10 {result.cv['within_10pct']:.0%}"
         out += f", median|err| {result.cv['median_abs_error']:.1%}"
+        auto = fit(pd.DataFrame({"model": [models[n] for n in names], "latency_ms": measured.to_numpy()}), "int8",
+                   fusion="auto")  # fmt: skip
+        out += (f"; fusion chosen by leave-one-out: {auto.spec.fusion}, within10 {auto.cv['within_10pct']:.0%}, "
+                f"Spearman {auto.cv['spearman']:.3f}")  # fmt: skip
         print(out)
 
 
@@ -247,6 +185,38 @@ def coral() -> None:
     print(f"  fixed cost per inference refitted {refit:.2f} ms (shipped {shipped_ms:.2f} ms); {result.summary()}")
 
 
+def datasheets() -> None:
+    """The datasheet specs against published latencies: datasheet numbers alone, and as shipped (their
+    fitted compute and memory efficiencies and fixed cost; ``profilers.shipped_fits.DATASHEET``)."""
+    from dataclasses import replace
+
+    from profilers.shipped_fits import DATASHEET, datasheet_rows, fit_datasheet
+
+    print("\n== Datasheet specs vs published latencies (predicted / published) ==")
+    for name in DATASHEET:
+        shipped = roofline.load_device(name)
+        sheet = replace(shipped, efficiency={}, calibration={}, fit={}, provenance="datasheet")
+        rows = datasheet_rows(name)
+        ratios = []
+        for model, label, ms in zip(rows["model"], rows["label"], rows["latency_ms"]):
+            a, b = roofline.predict(model, [sheet, shipped]).totals["latency_ms"] / ms
+            ratios.append((label, a, b))
+        e = shipped.efficiency
+        loo = fit_datasheet(name)
+        print(f"  {name}: efficiency compute {e['compute']:.0%}, memory {e['memory']:.0%}, fixed cost "
+              f"{shipped.calibration['network']['overhead_s'] * 1e3:.2f} ms; leave-one-out ratios "
+              f"{(loo.table['cv_predicted_ms'] / loo.table['measured_ms']).min():.2f}-"
+              f"{(loo.table['cv_predicted_ms'] / loo.table['measured_ms']).max():.2f}x")  # fmt: skip
+        for label, a, b in ratios:
+            print(f"    {label:<24} datasheet {a:5.2f}x  shipped {b:5.2f}x")
+    table = load_public("mobilenetv4_table6")
+    rows = table[(table["device"] == "iphone13_coreml") & table["zoo_name"].notna()]
+    ratios = [roofline.predict(roofline.zoo.build(z, resolution=int(r)), "apple_a15_ane").totals["latency_ms"].iloc[0]
+              / ms for z, r, ms in zip(rows["zoo_name"], rows["resolution"], rows["latency_ms"])]  # fmt: skip
+    print(f"  apple_a15_ane (datasheet only) vs Table 6 iPhone 13 CoreML: {min(ratios):.2f}-{max(ratios):.2f}x "
+          f"over {len(ratios)} networks")  # fmt: skip
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train", type=int, default=30)
@@ -257,6 +227,7 @@ def main() -> int:
     table6()
     nasbench201(args.train, args.unseen, args.seed, args.devices)
     coral()
+    datasheets()
     return 0
 
 

@@ -184,6 +184,8 @@ def predict_measured(model, lut: Lut | None = None, spec: DeviceSpec | None = No
 
     if lut is None and spec is None:
         raise CalibrationError("predict_measured needs a LUT, a calibrated spec, or both")
+    if spec is not None and spec.fusion not in (None, "runtime"):  # LUT kernels are runtime-fused layers
+        raise CalibrationError(f"{spec.name!r} was fitted with fusion {spec.fusion!r}; LUT kernels are runtime-fused")
     graph = roofline.load_graph(model)
     table = roofline.count(graph, fuse="runtime", on_unknown="report")
     keys = layer_keys(graph)

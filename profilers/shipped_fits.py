@@ -5,6 +5,12 @@ Each device of the MobileNetV4 paper's Table 6 (``lut/mobilenetv4_table6``) gets
 CPUs, DSP and EdgeTPU int8; GPUs and CoreML fp16), with the cross-validated error in its ``fit`` record.
 The ridge-point specs of the paper (``pixel6_cpu`` ...) stay as they are: these are their absolute,
 fitted siblings. Regenerate (deterministic): ``python -m profilers.shipped_fits [DIR]``.
+
+The datasheet specs with published latencies of their device (:data:`DATASHEET`: ``lut/published_latencies``,
+one runtime per device, or Table 6) keep their datasheet peak and bandwidth and gain two fitted numbers
+(``roofline.fit(..., base=SPEC)``): an ``efficiency`` (the share of the datasheet's peak and bandwidth
+that runtime reaches) and a fixed cost per inference. ``python -m profilers.shipped_fits --datasheet``
+prints them and their leave-one-out errors; the spec files hold them by hand, with their comments.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ import pandas as pd
 
 import roofline
 from profilers.public_data import load_public, public_meta
+from profilers.reference_nets import reference_model
 from roofline.devices import DeviceSpec, write_spec
 from roofline.fit import fit
 
-__all__ = ["TABLE6", "fit_table6", "main"]
+__all__ = ["TABLE6", "DATASHEET", "fit_table6", "fit_datasheet", "main"]
 
 #: Table 6 column -> (spec name, kind, precision)
 TABLE6 = {
@@ -53,8 +60,46 @@ def fit_table6(device: str) -> DeviceSpec:
     )
 
 
+#: datasheet spec -> (dataset, its device, the runtime whose rows are fitted (None: all))
+DATASHEET = {
+    "jetson_nano_gpu": ("published_latencies", "jetson_nano_gpu", "TensorRT"),
+    "adreno_640": ("published_latencies", "adreno_640", "ncnn Vulkan"),
+    "rpi4_cpu": ("published_latencies", "rpi4_cpu", "ncnn"),
+    "snapdragon855_hexagon": ("mobilenetv4_table6", "pixel4_hexagon", None),
+}
+
+
+def datasheet_rows(spec: str) -> pd.DataFrame:
+    """The published latencies a datasheet spec is fitted to: model (built), latency_ms, label."""
+    dataset, device, runtime = DATASHEET[spec]
+    table = load_public(dataset)
+    rows = table[(table["device"] == device) & table["zoo_name"].notna()]
+    if runtime is not None:
+        rows = rows[rows["runtime"] == runtime]
+    models = [reference_model(z, int(r)) for z, r in zip(rows["zoo_name"], rows["resolution"])]
+    return pd.DataFrame({"model": models, "latency_ms": rows["latency_ms"].to_numpy(), "label": list(rows["zoo_name"])})
+
+
+def fit_datasheet(spec: str):
+    """The datasheet spec's efficiency and fixed cost fitted to its device's published latencies."""
+    from roofline.devices import load_device
+
+    base = load_device(spec)
+    base = replace(base, efficiency=1.0, calibration={}, fit={}, provenance="datasheet")  # the datasheet part
+    rows = datasheet_rows(spec)
+    return fit(rows[["model", "latency_ms"]], base.default_precision, base=base, name=spec, kind=base.kind,
+               source=f"{DATASHEET[spec][0]} {DATASHEET[spec][1]}")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
-    out = Path((argv or sys.argv[1:] or [str(Path(__file__).resolve().parent.parent / "device_specs")])[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--datasheet"]:
+        for spec in DATASHEET:
+            r = fit_datasheet(spec)
+            print(f"{spec}: efficiency {r.spec.efficiency:.4g}, fixed cost "
+                  f"{r.spec.calibration['network']['overhead_s'] * 1e3:.4g} ms; {r.summary()}")  # fmt: skip
+        return 0
+    out = Path((argv or [str(Path(__file__).resolve().parent.parent / "device_specs")])[0])
     for device in TABLE6:
         spec = fit_table6(device)
         write_spec(spec, out / f"{spec.name}.yaml")

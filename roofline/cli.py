@@ -291,7 +291,7 @@ def _parser() -> argparse.ArgumentParser:
             choices=FUSE_MODES,
             default=fuse_default,
             help=f"'none': one row per ONNX node; 'runtime': fused layers as runtimes run them "
-            f"(default {fuse_default})",
+            f"(default {fuse_default or 'the fusion policy of the device specs, else runtime'})",
         )
         sp.add_argument(
             "--input-shape",
@@ -317,7 +317,7 @@ def _parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_cmd_count)
 
     pr = sub.add_parser("predict", help="roofline latency of a model on one or more devices")
-    model_args(pr, "runtime")
+    model_args(pr, None)
     pr.add_argument(
         "--device",
         action="append",

@@ -163,7 +163,7 @@ def cmd_fit(args) -> int:
         args.lut = args.measurements
         return cmd_calibrate(args)
     out = Path(args.output)
-    result = fit(args.measurements, args.precision, base=args.base, name=out.stem, kind=args.kind)
+    result = fit(args.measurements, args.precision, base=args.base, name=out.stem, kind=args.kind, fusion=args.fusion)
     table = Table(title=f"{args.measurements}: measured vs predicted when left out ({result.cv['folds']})")
     for col in ("model", "measured ms", "predicted ms", "held out ms", "held-out error"):
         table.add_column(col, justify="left" if col == "model" else "right")
@@ -267,6 +267,9 @@ def add_commands(sub) -> None:
     f.add_argument("--precision", choices=("int8", "fp16", "fp32"), default="int8", help="what the device ran")
     f.add_argument("--base", metavar="SPEC", help="scale this calibrated spec to the new device (3-5 networks)")
     f.add_argument("--kind", choices=("cpu", "gpu", "dsp", "npu"), default="cpu", help="the device's kind")
+    f.add_argument("--fusion", choices=("runtime", "none", "auto"), default="runtime",
+                   help="the runtime's fusion policy: runtime-fused layers (default; what search prices), every "
+                   "node a layer, or auto (chosen by cross-validation)")  # fmt: skip
     f.add_argument("-o", "--output", default=f"{DEFAULT_OUT}/fitted.yaml", help="the fitted spec's path")
     f.set_defaults(func=cmd_fit)
 

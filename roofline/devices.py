@@ -21,6 +21,7 @@ import yaml
 
 from roofline.dtypes import PRECISION_BYTES
 from roofline.errors import SpecError, UnknownDeviceError, did_you_mean
+from roofline.fuse import FUSE_MODES
 
 __all__ = ["DeviceSpec", "list_devices", "load_device", "load_devices", "device_table", "spec_dir", "write_spec"]
 
@@ -28,7 +29,9 @@ KINDS = ("cpu", "gpu", "dsp", "npu")
 PROVENANCES = ("datasheet", "fitted", "measured")
 _REQUIRED = ("name", "display_name", "kind", "default_precision", "provenance", "sources")
 _OPTIONAL = ("peak_macs_per_s", "bandwidth_bytes_per_s", "ridge_macs_per_byte", "notes", "fingerprint", "calibration",
-             "fit", "memory")  # fmt: skip
+             "fit", "memory", "fusion", "efficiency")  # fmt: skip
+#: how a device's runtime groups nodes into layers (``fusion``)
+FUSION_POLICIES = FUSE_MODES
 #: what a memory model may keep on chip (``memory.keeps``)
 MEMORY_KEEPS = ("weights", "activations")
 # what a fitted spec's ``calibration`` gives per layer kind (see profilers.calibrate)
@@ -57,6 +60,11 @@ class DeviceSpec:
     fit: Mapping[str, object] = field(default_factory=dict)
     # on-chip memory: {"on_chip_bytes": N, "keeps": ["weights", "activations"]}; what fits stays on chip
     memory: Mapping[str, object] = field(default_factory=dict)
+    # the fusion policy the spec was fitted with ("none", "runtime"); None: the caller's choice
+    fusion: str | None = None
+    # the share of the peak ("compute") and bandwidth ("memory") a runtime reaches, fitted to published
+    # latencies; empty: the datasheet's numbers as they are
+    efficiency: Mapping[str, float] = field(default_factory=dict)
     path: str = ""
 
     @property
@@ -195,6 +203,22 @@ def _calibration(data, where: str) -> dict:
     return out
 
 
+def _efficiency(value, where: str, bandwidth) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not set(value) <= {"compute", "memory"}:
+        raise SpecError(f"{where}: field 'efficiency': must map compute and/or memory to a share, got {value!r}")
+    if bandwidth is None:
+        raise SpecError(f"{where}: field 'efficiency': needs peak_macs_per_s and bandwidth_bytes_per_s to scale")
+    return {k: _number(v, f"efficiency.{k}", where) for k, v in value.items()}
+
+
+def _fusion(value, where: str) -> str | None:
+    if value is not None and value not in FUSION_POLICIES:
+        raise SpecError(f"{where}: field 'fusion': must be one of {list(FUSION_POLICIES)}, got {value!r}")
+    return value
+
+
 def _memory(data, where: str) -> dict:
     if data is None or data == {}:
         return {}
@@ -270,6 +294,8 @@ def validate_spec(data, where: str = "<spec>") -> DeviceSpec:
         calibration=_calibration(data.get("calibration"), where),
         fit=_fit_record(data.get("fit"), where),
         memory=_memory(data.get("memory"), where),
+        fusion=_fusion(data.get("fusion"), where),
+        efficiency=_efficiency(data.get("efficiency"), where, bw),
     )
 
 
@@ -301,7 +327,9 @@ def write_spec(spec: DeviceSpec, path) -> None:
         "peak_macs_per_s": dict(spec.peak_macs_per_s), "bandwidth_bytes_per_s": spec.bandwidth_bytes_per_s,
         "ridge_macs_per_byte": None if spec.bandwidth_bytes_per_s else dict(spec.ridge_macs_per_byte),
         "sources": list(spec.sources), "fingerprint": dict(spec.fingerprint),
-        "memory": dict(spec.memory), "calibration": {k: dict(v) for k, v in spec.calibration.items()},
+        "memory": dict(spec.memory), "fusion": spec.fusion,
+        "efficiency": dict(spec.efficiency),
+        "calibration": {k: dict(v) for k, v in spec.calibration.items()},
         "fit": dict(spec.fit), "notes": spec.notes,
     }  # fmt: skip
     path = Path(path)

@@ -37,6 +37,11 @@ class Evaluator:
         specs = [] if devices is None and ridge_points is not None else load_devices(devices)
         models = [LatencyModel.of(spec, precision) for spec in specs]
         for spec, m in zip(specs, models):
+            if spec.fusion not in (None, "runtime"):  # the block formulas are runtime-fused layers
+                raise InvalidParameterError(
+                    f"device {spec.name!r} was fitted with fusion {spec.fusion!r}; the search evaluator prices "
+                    "runtime-fused layers from block formulas: fit the device again on runtime-fused tables"
+                )
             if m.layout is not None:  # never price a fitted spec with a term dropped
                 raise InvalidParameterError(
                     f"device {spec.name!r} prices onnxruntime's layout conversions, which need each candidate's "

@@ -2,7 +2,7 @@
 
 ``fit(measurements, precision)`` takes networks and their measured latencies (a CSV with columns
 ``model,latency_ms``: a model file, relative to the CSV, or a zoo name) and fits, jointly over every
-runtime-fused layer of every network,
+layer of every network,
 
     latency = network_s + sum_layers [ overhead_g + max(MACs / peak_g, bytes / bandwidth_g) ]
 
@@ -10,10 +10,13 @@ with one (peak, bandwidth, overhead) per group ``g`` of layer kinds, in log time
 (scipy's ``least_squares``, soft L1) within physical bounds (overheads 0-10 ms). How finely kinds are
 grouped (:data:`GROUPINGS`: MAC layers and the rest; MAC layers, pooling, element-wise and the rest;
 every MAC kind apart) is chosen by cross-validation among the groupings with fewer parameters than
-measurements; a group the measurements never exercise shares its nearest fitted group's roofline.
-``base=SPEC`` instead scales a spec with peak and bandwidth to a new device: one time scale and a
-network constant, enough for 3-5 measured networks; with ``scale_base=False`` only the network
-constant (the same device's fixed cost per inference).
+measurements (with ``fusion="auto"``, so is the fusion policy of the device's runtime, ``roofline.fuse``:
+every node a layer, or runtime-fused layers); a group the measurements never exercise shares its
+nearest fitted group's roofline. The spec records its policy (``fusion``), and ``predict`` counts with it.
+``base=SPEC`` instead fits a spec with peak and bandwidth to a new device through a few numbers,
+enough for 3-5 measured networks: a calibrated spec gets one time scale, a datasheet spec the shares of
+its peak and bandwidth its runtime reaches (``efficiency``, at most 1 each), both a fixed cost per
+inference (0-10 ms); with ``scale_base=False`` only that fixed cost (the same device).
 
 The fitted spec's errors are cross-validated (leave-one-out under 30 rows, else 5-fold): the share
 of held-out networks within +-5% and +-10%, the median |error| and Spearman's rank correlation. They
@@ -37,10 +40,11 @@ from roofline.count import count
 from roofline.devices import DeviceSpec, load_device, validate_spec
 from roofline.dtypes import PRECISION_BYTES
 from roofline.errors import RooflineError, check_choice
+from roofline.fuse import FUSE_MODES
 from roofline.graph import load_graph
 from roofline.latency import LatencyModel
 from roofline.ops import KINDS
-from roofline.simulate import predict
+from roofline.simulate import fusion_policy, predict
 
 __all__ = ["fit", "FitResult", "FitError", "read_measurements", "GROUPINGS"]
 
@@ -122,6 +126,7 @@ def fit(
     source: str | None = None,
     seed: int = 0,
     scale_base: bool = True,
+    fusion: str = "runtime",
 ) -> FitResult:
     """Fit a device spec to whole-network latencies (see the module docstring).
 
@@ -134,8 +139,11 @@ def fit(
         source: where the measurements come from (default: the CSV's name), written into the spec.
         scale_base: with ``base``, fit a time scale and a network constant (a new device); False fits
             the network constant alone (the same device: its fixed cost per inference).
+        fusion: the fusion policy of the device's runtime: "runtime" (fused layers, default; what the
+            search evaluator prices), "none" (every node a layer), or "auto" (chosen by cross-validation).
     """
     check_choice(precision, sorted(PRECISION_BYTES), "precision")
+    check_choice(fusion, (*FUSE_MODES, "auto"), "fusion")
     if isinstance(measurements, (str, os.PathLike)):
         source = source or f"{Path(measurements).name}"
         df = read_measurements(measurements)
@@ -145,9 +153,16 @@ def fit(
         raise FitError(f"fitting needs at least 3 measured networks, got {len(df)}")
     # graphs (loaded once) for prediction, their layer tables for the fit; a given table is both
     items = [m if isinstance(m, pd.DataFrame) else load_graph(m) for m in df["model"]]
-    tables = [m if isinstance(m, pd.DataFrame) else
-              count(m, weight_dtype=precision, activation_dtype=precision, fuse="runtime", on_unknown="report")
-              for m in items]  # fmt: skip
+    # the fusion policies to try: given tables were counted with theirs, models can be counted either way
+    given = {m.attrs.get("fuse", "runtime") for m in items if isinstance(m, pd.DataFrame)}
+    policies = list(FUSE_MODES) if fusion == "auto" else [fusion]
+    if given:
+        if len(given) > 1 or (fusion != "auto" and given != {fusion}):
+            raise FitError(f"the layer tables were counted with fuse={sorted(given)}; fusion={fusion!r} was asked")
+        policies = sorted(given)
+    tables = {f: [m if isinstance(m, pd.DataFrame) else
+                  count(m, weight_dtype=precision, activation_dtype=precision, fuse=f, on_unknown="report")
+                  for m in items] for f in policies}  # fmt: skip
     seconds = df["latency_ms"].to_numpy(float) / 1e3
     base_spec = load_device(base) if base is not None else None
     n = len(df)
@@ -157,18 +172,24 @@ def fit(
             return _scaled(base_spec, [items[i] for i in idx], seconds[idx], precision, scale_base)
 
         candidates = {"scaled": scaled}
-        method = f"{'scaled ' if scale_base else 'network constant on '}{base_spec.name}"
+        calibrated = any(k != "network" for k in base_spec.calibration)
+        how = "scaled " if calibrated else "compute and memory efficiencies and fixed cost on "
+        method = f"{how if scale_base else 'network constant on '}{base_spec.name}"
     else:
-        candidates = {label: _grouped_fit(tables, seconds, groups, precision)
-                      for label, groups in _groupings(tables, n).items()}  # fmt: skip
+        candidates, groupings = {}, {}
+        for f in policies:
+            for label, groups in _groupings(tables[f], n).items():
+                key = f"{f}/{label}" if len(policies) > 1 else label
+                candidates[key] = _grouped_fit(tables[f], seconds, groups, precision, f)
+                groupings[key] = groups
     # each candidate's held-out predictions (the same folds); the lowest median |error| wins
     held_out = {label: _cross_validate(fitted, items, n, seed) for label, fitted in candidates.items()}
     label = min(held_out, key=lambda c: np.median(np.abs(held_out[c][0] / seconds - 1)))
     spec = candidates[label](np.arange(n))
     cv_pred, folds = held_out[label]
     if base_spec is None:
-        groups = _groupings(tables, n)[label]
-        method = f"groups {', '.join(groups)} ({label}, chosen by {folds} among {', '.join(held_out)})"
+        method = (f"fusion {spec.fusion}, groups {', '.join(groupings[label])} ({label}, chosen by {folds} among "
+                  f"{', '.join(held_out)})")  # fmt: skip
     errors = cv_pred / seconds - 1
     cv = {
         "folds": folds,
@@ -227,9 +248,9 @@ def _present(groups: Mapping, tables) -> dict[str, tuple[str, ...]]:
     return {g: tuple(ks) for g, ks in kept.items()}
 
 
-def _grouped_fit(tables, seconds: np.ndarray, groups: Mapping, precision: str):
+def _grouped_fit(tables, seconds: np.ndarray, groups: Mapping, precision: str, fusion: str):
     def fitted(idx) -> DeviceSpec:
-        return _spec_from(_fit_groups([tables[i] for i in idx], seconds[idx], groups), groups, precision)
+        return _spec_from(_fit_groups([tables[i] for i in idx], seconds[idx], groups), groups, precision, fusion)
 
     return fitted
 
@@ -276,7 +297,7 @@ def _fit_groups(tables, seconds: np.ndarray, groups: Mapping) -> dict:
             "network_s": float(net)}  # fmt: skip
 
 
-def _spec_from(fitted: dict, groups: Mapping, precision: str) -> DeviceSpec:
+def _spec_from(fitted: dict, groups: Mapping, precision: str, fusion: str) -> DeviceSpec:
     calibration = {}
     for name, kinds in groups.items():
         peak, bw, ov = fitted["groups"][name]
@@ -288,17 +309,25 @@ def _spec_from(fitted: dict, groups: Mapping, precision: str) -> DeviceSpec:
     data = {"name": "fit", "display_name": "fit", "kind": "cpu", "default_precision": precision,
             "provenance": "fitted", "sources": ["fit"], "peak_macs_per_s": {precision: max(finite)},
             "bandwidth_bytes_per_s": max(bw for _, bw, _ in fitted["groups"].values()),
-            "calibration": calibration}  # fmt: skip
+            "calibration": calibration, "fusion": fusion}  # fmt: skip
     return validate_spec(data, "fit")
 
 
 def _scaled(base: DeviceSpec, items, seconds: np.ndarray, precision: str, scale: bool = True) -> DeviceSpec:
-    """``base`` scaled in time by one factor (unless ``scale`` is False), plus a network constant, fitted to
-    the measurements."""
+    """``base`` fitted to the measurements through a few numbers, plus a fixed cost per inference (0-10 ms):
+
+    - a calibrated base (per-kind fits): one time scale for all of it (a sibling device);
+    - a datasheet base (peak and bandwidth only): the shares of its peak and of its bandwidth that the
+      runtime reaches (``efficiency``, each at most 1: the datasheet is the ceiling);
+    - ``scale=False``: the fixed cost alone (the same device).
+    """
     from scipy.optimize import least_squares
 
     if base.is_relative(precision):
         raise FitError(f"--base {base.name!r} has only a ridge point: scale a spec with peak and bandwidth")
+    kinds = [k for k in base.calibration if k != "network"]
+    if scale and not kinds:
+        return _efficiency_fit(base, items, seconds, precision)
     model = LatencyModel.of(base, precision)
     totals = np.array([predict(m, base, precision=precision).totals["latency_ms"].iloc[0] / 1e3 for m in items])
     body = totals - model.network_s
@@ -308,8 +337,9 @@ def _scaled(base: DeviceSpec, items, seconds: np.ndarray, precision: str, scale:
         return np.log(x[-1] + s * body) - np.log(seconds)
 
     x0 = [float(np.median(seconds / totals)), 0.0] if scale else [max(float(np.median(seconds - body)), 0.0)]
-    bounds = ([1e-4, 0.0], [1e4, 1.0]) if scale else ([0.0], [1.0])
-    r = least_squares(residuals, x0, bounds=bounds, loss="soft_l1", f_scale=0.05)
+    top = _BOUNDS["overhead"][1]
+    bounds = ([1e-4, 0.0], [1e4, top]) if scale else ([0.0], [top])
+    r = least_squares(residuals, np.minimum(x0, [b for b in bounds[1]]), bounds=bounds, loss="soft_l1", f_scale=0.05)
     s, net = (float(r.x[0]), float(r.x[1])) if scale else (1.0, float(r.x[0]))
     calibration = {}
     for kind, entry in base.calibration.items():
@@ -322,9 +352,33 @@ def _scaled(base: DeviceSpec, items, seconds: np.ndarray, precision: str, scale:
             e["overhead_s"] *= s
         calibration[kind] = e
     calibration["network"] = {"overhead_s": net}
-    peaks = {p: v / s for p, v in base.peak_macs_per_s.items()}
-    return replace(base, peak_macs_per_s=peaks, bandwidth_bytes_per_s=base.bandwidth_bytes_per_s / s,
-                   calibration=calibration, fit={})  # fmt: skip
+    # kinds the base calibrates scale through their entries, the others through the spec's efficiency
+    ec, em = model.efficiency
+    efficiency = {} if s == 1.0 else {"compute": ec / s, "memory": em / s}
+    return replace(base, efficiency=efficiency, calibration=calibration, fit={})
+
+
+def _efficiency_fit(base: DeviceSpec, items, seconds: np.ndarray, precision: str) -> DeviceSpec:
+    """A datasheet spec's compute and memory efficiencies (<= 1) and fixed cost, fitted in log time."""
+    from scipy.optimize import least_squares
+
+    tables = [count(m, weight_dtype=precision, activation_dtype=precision, fuse=fusion_policy([base]),
+                    on_unknown="report") if not isinstance(m, pd.DataFrame) else m for m in items]  # fmt: skip
+    macs = [t["macs"].fillna(0).to_numpy(float) for t in tables]
+    bytes_ = [t["bytes"].to_numpy(float) for t in tables]
+    peak, bandwidth = base.peak(precision), base.bandwidth_bytes_per_s
+
+    def predicted(x):
+        ec, em, net = 10.0 ** x[0], 10.0 ** x[1], x[2]
+        return np.array([net + np.sum(np.fmax(m / (peak * ec), b / (bandwidth * em))) for m, b in zip(macs, bytes_)])
+
+    def residuals(x):
+        return np.log(predicted(x)) - np.log(seconds)
+
+    bounds = ([-4.0, -4.0, 0.0], [0.0, 0.0, _BOUNDS["overhead"][1]])
+    r = least_squares(residuals, [-1.0, -1.0, 1e-3], bounds=bounds, loss="soft_l1", f_scale=0.05)
+    efficiency = {"compute": float(10.0 ** r.x[0]), "memory": float(10.0 ** r.x[1])}
+    return replace(base, efficiency=efficiency, calibration={"network": {"overhead_s": float(r.x[2])}}, fit={})
 
 
 def _cross_validate(fitted, items, n: int, seed: int) -> tuple[np.ndarray, str]:
@@ -352,5 +406,6 @@ def _spec_data(spec: DeviceSpec, name, display_name, kind, precision) -> dict:
     return {"name": name, "display_name": display_name, "kind": kind, "default_precision": precision,
             "provenance": "fitted", "peak_macs_per_s": {precision: peak},
             "bandwidth_bytes_per_s": spec.bandwidth_bytes_per_s, "fingerprint": dict(spec.fingerprint),
-            "memory": dict(spec.memory),
+            "memory": dict(spec.memory), "fusion": spec.fusion,
+            "efficiency": dict(spec.efficiency),
             "calibration": {k: dict(e) for k, e in spec.calibration.items()}}  # fmt: skip

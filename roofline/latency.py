@@ -11,6 +11,8 @@ Per layer ``l`` of kind ``k``, and per network::
 
 Every term is optional. A spec with peak and bandwidth only is the paper's roofline (no overheads);
 with a ridge point only, a relative roofline whose times are MAC-equivalents (units of 1 / PeakMACs).
+A spec's ``efficiency`` (fitted: ``compute``, ``memory``) scales its peak and bandwidth to what a runtime
+reaches.
 A fitted spec (``calibration``) gives per-kind peaks, bandwidths and overheads; kinds it does not
 name use the spec's overall peak and bandwidth. A calibration is valid at the precision it was
 fitted at: pricing another precision with it is an error, never a silent fallback. A memory model
@@ -61,6 +63,7 @@ class LatencyModel:
     network_s: float = 0.0
     on_chip_bytes: float | None = None  # the memory model (``memory`` of the spec)
     keeps: frozenset[str] = frozenset()
+    efficiency: tuple[float, float] = (1.0, 1.0)  # shares of peak and bandwidth reached (already in ``default``)
 
     @classmethod
     def of(cls, spec: DeviceSpec, precision: str | None = None) -> LatencyModel:
@@ -69,11 +72,13 @@ class LatencyModel:
         if peak is None:
             default = KindFit(1.0, 1.0 / spec.ridge(p)) if spec.ridge(p) > 0 else KindFit(1.0, math.inf)
         else:
-            default = KindFit(peak, peak / spec.ridge(p))
+            ec, em = spec.efficiency.get("compute", 1.0), spec.efficiency.get("memory", 1.0)
+            default = KindFit(peak * ec, peak / spec.ridge(p) * em)
         cal = spec.calibration
         memory = {"on_chip_bytes": spec.memory.get("on_chip_bytes"), "keeps": frozenset(spec.memory.get("keeps", ()))}
+        efficiency = (spec.efficiency.get("compute", 1.0), spec.efficiency.get("memory", 1.0))
         if not cal:
-            return cls(p, default, relative=peak is None, **memory)
+            return cls(p, default, relative=peak is None, efficiency=efficiency, **memory)
         if p != spec.default_precision:
             raise SpecError(
                 f"device {spec.name!r} was calibrated at {spec.default_precision}; its calibration cannot price "
@@ -89,13 +94,15 @@ class LatencyModel:
             cache_bytes=cal.get("weights", {}).get("cache_bytes"),
             layout=KindFit.of(cal["layout"]) if "layout" in cal else None,
             network_s=float(cal.get("network", {}).get("overhead_s", 0.0)),
+            efficiency=efficiency,
             **memory,
         )
 
     @property
     def plain(self) -> bool:
         """True when this is the plain roofline (no per-kind fits, overheads or extra terms)."""
-        return not (self.kinds or self.weights_bandwidth_bytes_per_s or self.layout or self.network_s or self.keeps)
+        return not (self.kinds or self.weights_bandwidth_bytes_per_s or self.layout or self.network_s or self.keeps
+                    or self.efficiency != (1.0, 1.0))  # fmt: skip
 
     def traffic(self, weight_bytes, activation_bytes, external_bytes) -> np.ndarray:
         """Bytes each layer moves across the memory bus under the memory model (all of them without one).

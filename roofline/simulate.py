@@ -133,13 +133,34 @@ class Prediction:
         return pd.concat(frames, ignore_index=True)
 
 
+def fusion_policy(specs, fuse: str | None = None, model=None) -> str:
+    """How to group nodes into layers for ``specs``: ``fuse`` if given, else the policy their specs name
+    (``fusion``), else "runtime". A spec priced with another policy than it was fitted with, devices
+    that disagree, or a layer table counted with another policy are errors, never silently mixed."""
+    if fuse is not None:
+        check_choice(fuse, FUSE_MODES, "fuse")
+    named = {d.name: d.fusion for d in specs if d.fusion}
+    policies = set(named.values()) | ({fuse} if fuse else set())
+    if len(policies) > 1:
+        detail = ", ".join(f"{n}: {f}" for n, f in named.items())
+        asked = f"; fuse={fuse!r} asked" if fuse else ""
+        raise InvalidParameterError(f"these devices' specs were fitted with other fusion policies ({detail}{asked}): "
+                                    "predict them one at a time, without --fuse")  # fmt: skip
+    policy = fuse or next(iter(policies), "runtime")
+    counted = model.attrs.get("fuse") if isinstance(model, pd.DataFrame) else None
+    if named and counted and counted != policy:
+        raise InvalidParameterError(f"the layer table was counted with fuse={counted!r}; the device's spec fuses "
+                                    f"{policy!r}: count it with fuse={policy!r}, or pass the model")  # fmt: skip
+    return policy
+
+
 def predict(
     model: ModelLike | Graph | pd.DataFrame,
     devices: str | DeviceSpec | Sequence[str | DeviceSpec] | None = None,
     *,
     ridge_points: Sequence[float] | np.ndarray | None = None,
     precision: str | None = None,
-    fuse: str = "runtime",
+    fuse: str | None = None,
     input_shapes=None,
     on_unknown: str = "raise",
 ) -> Prediction:
@@ -153,10 +174,11 @@ def predict(
         ridge_points: ridge points (MACs/byte) to simulate as relative devices, e.g. a sweep 0..500.
         precision: precision for every device (default: each device's own default precision;
             "int8" for ridge points).
-        fuse: "runtime" (default) or "none", as in ``count``.
+        fuse: "runtime" or "none", as in ``count``; default: the fusion policy the devices' specs name
+            (``fusion``, which they must agree on), else "runtime".
     """
-    check_choice(fuse, FUSE_MODES, "fuse")
     specs = [] if devices is None and ridge_points is not None else load_devices(devices)
+    fuse = fusion_policy(specs, fuse, model)
     precisions = [d.resolve_precision(precision) for d in specs]
     info = pd.DataFrame(
         {

@@ -54,19 +54,52 @@ def test_fit_recovers_a_known_latency_model_within_its_cross_validated_error():
     assert again == pytest.approx(result.table.loc[row, "predicted_ms"].iloc[0], rel=1e-12)
 
 
-def test_cross_validation_chooses_how_finely_layer_kinds_are_grouped():
+def test_cross_validation_chooses_the_fusion_policy_and_how_finely_kinds_are_grouped(tmp_path):
     # a device whose element-wise layers cost far more than its other layers without MACs: the fit
     # separates them only when the held-out networks say it pays
     device = truth(elementwise=(2e8, 2e-4), activation=(2e10, 1e-6))
     result = fit(measurements(device), "int8")
     # (runtime-fused zoo networks have no layers of the other kinds: they share a fitted group's roofline)
-    assert result.spec.fit["method"].startswith("groups macs, pool, elementwise (four")
-    assert "among two, four" in result.spec.fit["method"] and result.cv["within_10pct"] >= 0.9
+    method = result.spec.fit["method"]
+    assert method.startswith("fusion runtime, groups macs, pool, elementwise (four, chosen by leave-one-out")
+    assert "among two, four" in method and result.cv["within_10pct"] >= 0.9
     elementwise = result.spec.calibration["elementwise"]
     assert elementwise["overhead_s"] == pytest.approx(2e-4, rel=0.2)
     assert elementwise["bandwidth_bytes_per_s"] == pytest.approx(2e8, rel=0.2)
     few = fit(measurements(device).iloc[:6], "int8")  # 6 networks: only the coarsest grouping is tried
     assert "(two, chosen by leave-one-out among two)" in few.spec.fit["method"]
+
+    # a runtime that runs every node apart (activations, BN, bias adds: each a layer with its overhead)
+    unfused = validate_spec({**_spec_dict(truth(activation=(2e10, 3e-5), elementwise=(2e9, 3e-5))),
+                             "fusion": "none"}, "unfused")  # fmt: skip
+    data = measurements(unfused)
+    result = fit(data, "int8", fusion="auto")  # the policy chosen by cross-validation too
+    assert result.spec.fusion == "none" and result.spec.fit["method"].startswith("fusion none")
+    assert "among none/two, none/four, runtime/two, runtime/four" in result.spec.fit["method"]
+    model = data["model"].iloc[3]
+    assert roofline.predict(model, result.spec).totals["latency_ms"].iloc[0] == pytest.approx(
+        result.table["predicted_ms"].iloc[3], rel=1e-12)  # fmt: skip
+    with pytest.raises(roofline.RooflineError, match="fusion policies"):
+        roofline.predict(model, [result.spec, device.__class__(**{**device.__dict__, "fusion": "runtime"})])
+    with pytest.raises(roofline.RooflineError, match="fusion policies"):
+        roofline.predict(model, result.spec, fuse="runtime")
+    # paths that price runtime-fused layers only refuse it; the policy survives the file
+    from roofline.devices import write_spec
+    from roofline.fasteval import Evaluator
+
+    with pytest.raises(roofline.RooflineError, match="fitted with fusion 'none'"):
+        Evaluator([result.spec])
+    write_spec(result.spec, tmp_path / "fitted.yaml")
+    assert roofline.load_device(tmp_path / "fitted.yaml").fusion == "none"
+    with pytest.raises(roofline.RooflineError, match="field 'fusion'"):
+        validate_spec({**_spec_dict(device), "fusion": "compiler"}, "bad")
+
+
+def _spec_dict(spec) -> dict:
+    keys = ("name", "display_name", "kind", "default_precision", "provenance", "peak_macs_per_s",
+            "bandwidth_bytes_per_s")  # fmt: skip
+    return {**{k: getattr(spec, k) for k in keys}, "sources": list(spec.sources),
+            "calibration": {k: dict(v) for k, v in spec.calibration.items()}}  # fmt: skip
 
 
 def test_the_command_line_fit_then_predict_gives_the_fit_s_own_prediction(tmp_path, capsys):

@@ -25,7 +25,7 @@ from profilers.public_data import (
 )
 from roofline.zoo import list_models
 
-DATASETS_SHIPPED = ["coral_edgetpu", "mobilenetv4_table6", "nasbench201_help"]
+DATASETS_SHIPPED = ["coral_edgetpu", "mobilenetv4_table6", "nasbench201_help", "published_latencies"]
 ARCH_9930 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 ARCHS = [
     ARCH_9930,
@@ -34,6 +34,13 @@ ARCHS = [
     "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
     "|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|",
 ]
+
+
+def test_reference_networks_have_torchvision_s_macs():
+    from profilers.reference_nets import resnet50, vgg16
+
+    assert roofline.totals(roofline.count(resnet50(224)))["macs"] == pytest.approx(4.09e9, rel=0.005)
+    assert roofline.totals(roofline.count(vgg16(224)))["macs"] == pytest.approx(15.47e9, rel=0.005)
 
 
 def test_list_public():

@@ -69,12 +69,20 @@ def test_fast_evaluation_equals_predicting_the_built_network():
     # the same phone with a measured cache: weights come cold only from networks that outgrow it
     cached = validate_spec({**phone, "name": "cached", "calibration": {
         **phone["calibration"], "weights": {"bandwidth_bytes_per_s": 8e9, "cache_bytes": 3e6}}}, "cached")  # fmt: skip
-    devices = ["pixel6_cpu", "pixel4_dsp", "jetson_orin_nano", "coral_edgetpu", fitted, cached]
+    devices = ["pixel6_cpu", "pixel4_dsp", "jetson_orin_nano", "coral_edgetpu", fitted, cached, "snapdragon855_hexagon"]
     ev = Evaluator(devices, precision="int8")
     cands = UibSpace().sample(3, seed=2) + ScalingSpace("mobilenet_v3_large").sample(2, seed=2)
     fast = ev.latency(cands)
-    assert ev.columns == ["pixel6_cpu", "pixel4_dsp", "jetson_orin_nano", "coral_edgetpu", "phone", "cached"]
-    assert list(ev.relative) == [True, True, False, False, False, False]
+    assert ev.columns == [
+        "pixel6_cpu",
+        "pixel4_dsp",
+        "jetson_orin_nano",
+        "coral_edgetpu",
+        "phone",
+        "cached",
+        "snapdragon855_hexagon",
+    ]  # the last: datasheet numbers with fitted efficiencies
+    assert list(ev.relative) == [True, True, False, False, False, False, False]
     assert (fast[:, 5] < fast[:, 4]).any() and (fast[:, 5] == fast[:, 4]).any()  # both sides of the cache
     for row, cand in zip(fast, cands):
         pred = roofline.predict(build_network(cand.spec, cand.resolution), devices, precision="int8").totals
