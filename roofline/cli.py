@@ -219,6 +219,12 @@ def _cmd_devices(args) -> int:
                 if peak:
                     line += f", peak {_si(peak, 'MAC/s')}, bandwidth {_si(d.bandwidth_bytes_per_s, 'B/s')}"
                 console.print(line + ("  (default)" if p == d.default_precision else ""))
+        if d.efficiency:
+            ec, em = d.efficiency.get("compute", 1.0), d.efficiency.get("memory", 1.0)
+            console.print(f"  reached by its runtime (fitted): {ec:.0%} of the peak, {em:.0%} of the bandwidth "
+                          f"(ridge {d.ridge() * ec / em:.4g} MACs/byte at {d.default_precision})")  # fmt: skip
+        if d.fusion:
+            console.print(f"  fusion policy: {d.fusion}")
         if "network" in d.calibration:
             console.print(f"  fixed cost per inference: {d.calibration['network']['overhead_s'] * 1e3:.3g} ms")
         if d.memory:

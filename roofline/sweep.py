@@ -53,7 +53,8 @@ def _label(model) -> str:
 def device_ridge_points(precision: str = "int8", devices=None) -> dict[str, float]:
     """Ridge point of every built-in device that has a roofline at ``precision`` (name -> MACs/byte).
 
-    Specs fitted per layer kind are left out unless named: they have no single ridge point."""
+    Specs fitted per layer kind are left out unless named: they have no single ridge point. A spec with
+    fitted efficiencies marks the ridge point its runtime reaches (peak and bandwidth scaled by them)."""
     from roofline.latency import SPECIAL_KINDS
 
     out = {}
@@ -61,7 +62,8 @@ def device_ridge_points(precision: str = "int8", devices=None) -> dict[str, floa
         d = load_device(name)
         per_kind = any(k not in SPECIAL_KINDS for k in d.calibration)
         if precision in d.ridge_macs_per_byte and (devices or not per_kind):
-            out[d.name] = d.ridge(precision)
+            scale = d.efficiency.get("compute", 1.0) / d.efficiency.get("memory", 1.0)
+            out[d.name] = d.ridge(precision) * scale
     return out
 
 
