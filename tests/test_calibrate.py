@@ -79,6 +79,32 @@ def test_layout_conversions_match_onnxruntime(se_net):
     assert abs(predicted["out"] - traced.get("ReorderOutput", 0)) <= 1
 
 
+def _three_convs(mid: int, group: int):
+    # 1x1 conv 32 -> mid, a 3x3 conv (mid -> mid, group), 1x1 conv mid -> 32, at 14 x 14
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    ws = [numpy_helper.from_array(rng.random(s, dtype=np.float32), n)
+          for n, s in (("w1", (mid, 32, 1, 1)), ("w2", (mid, mid // group, 3, 3)), ("w3", (32, mid, 1, 1)))]  # fmt: skip
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], name="c1"),
+             helper.make_node("Conv", ["a", "w2"], ["b"], name="c2", group=group, pads=[1] * 4),
+             helper.make_node("Conv", ["b", "w3"], ["y"], name="c3")]  # fmt: skip
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 32, 14, 14])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], ws)  # fmt: skip
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("mid,group", [(20, 1), (12, 1), (12, 12), (24, 24), (64, 64), (64, 8), (64, 4), (128, 8)])
+def test_layout_rules_match_onnxruntime_exactly(mid, group):
+    """Narrow inputs (fewer channels than a block) are read as NCHW, aligned depthwise convolutions stay
+    blocked, grouped ones only with whole blocks per group (16 floats with AVX-512, 8 without)."""
+    model = _three_convs(mid, group)
+    graph = roofline.load_graph(model)
+    predicted = collections.Counter(r.direction for r in reorders(graph, roofline.count(graph, fuse="runtime")))
+    traced = node_times(get_runner("onnxruntime").trace(model, runs=1, warmup=0)).op_name.value_counts()
+    assert (predicted["in"], predicted["out"]) == (traced.get("ReorderInput", 0), traced.get("ReorderOutput", 0))
+
+
 def test_fit_recovers_a_known_roofline():
     rng = np.random.default_rng(0)
     macs = 10 ** rng.uniform(3, 9, 60)  # from overhead-bound to compute-bound
