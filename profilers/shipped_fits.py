@@ -85,7 +85,7 @@ def fit_datasheet(spec: str):
     from roofline.devices import load_device
 
     base = load_device(spec)
-    base = replace(base, efficiency=1.0, calibration={}, fit={}, provenance="datasheet")  # the datasheet part
+    base = replace(base, efficiency={}, calibration={}, fit={}, provenance="datasheet")  # the datasheet part
     rows = datasheet_rows(spec)
     return fit(rows[["model", "latency_ms"]], base.default_precision, base=base, name=spec, kind=base.kind,
                source=f"{DATASHEET[spec][0]} {DATASHEET[spec][1]}")  # fmt: skip
@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--datasheet"]:
         for spec in DATASHEET:
             r = fit_datasheet(spec)
-            print(f"{spec}: efficiency {r.spec.efficiency:.4g}, fixed cost "
+            e = r.spec.efficiency
+            print(f"{spec}: efficiency compute {e['compute']:.4g}, memory {e['memory']:.4g}, fixed cost "
                   f"{r.spec.calibration['network']['overhead_s'] * 1e3:.4g} ms; {r.summary()}")  # fmt: skip
         return 0
     out = Path((argv or [str(Path(__file__).resolve().parent.parent / "device_specs")])[0])

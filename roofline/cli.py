@@ -222,7 +222,7 @@ def _cmd_devices(args) -> int:
         if d.efficiency:
             ec, em = d.efficiency.get("compute", 1.0), d.efficiency.get("memory", 1.0)
             console.print(f"  reached by its runtime (fitted): {ec:.0%} of the peak, {em:.0%} of the bandwidth "
-                          f"(ridge {d.ridge() * ec / em:.4g} MACs/byte at {d.default_precision})")  # fmt: skip
+                          f"(ridge {d.reached_ridge():.4g} MACs/byte at {d.default_precision})")  # fmt: skip
         if d.fusion:
             console.print(f"  fusion policy: {d.fusion}")
         if "network" in d.calibration:

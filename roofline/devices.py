@@ -30,8 +30,6 @@ PROVENANCES = ("datasheet", "fitted", "measured")
 _REQUIRED = ("name", "display_name", "kind", "default_precision", "provenance", "sources")
 _OPTIONAL = ("peak_macs_per_s", "bandwidth_bytes_per_s", "ridge_macs_per_byte", "notes", "fingerprint", "calibration",
              "fit", "memory", "fusion", "efficiency")  # fmt: skip
-#: how a device's runtime groups nodes into layers (``fusion``)
-FUSION_POLICIES = FUSE_MODES
 #: what a memory model may keep on chip (``memory.keeps``)
 MEMORY_KEEPS = ("weights", "activations")
 # what a fitted spec's ``calibration`` gives per layer kind (see profilers.calibrate)
@@ -84,6 +82,10 @@ class DeviceSpec:
     def ridge(self, precision: str | None = None) -> float:
         """Ridge point in MACs per byte at ``precision`` (default: the device's default precision)."""
         return self.ridge_macs_per_byte[self.resolve_precision(precision)]
+
+    def reached_ridge(self, precision: str | None = None) -> float:
+        """The ridge point the device's runtime reaches: peak and bandwidth scaled by ``efficiency``."""
+        return self.ridge(precision) * self.efficiency.get("compute", 1.0) / self.efficiency.get("memory", 1.0)
 
     def peak(self, precision: str | None = None) -> float | None:
         """Peak MACs/s at ``precision``, or None when only the ridge point is known (relative device)."""
@@ -214,8 +216,8 @@ def _efficiency(value, where: str, bandwidth) -> dict:
 
 
 def _fusion(value, where: str) -> str | None:
-    if value is not None and value not in FUSION_POLICIES:
-        raise SpecError(f"{where}: field 'fusion': must be one of {list(FUSION_POLICIES)}, got {value!r}")
+    if value is not None and value not in FUSE_MODES:
+        raise SpecError(f"{where}: field 'fusion': must be one of {list(FUSE_MODES)}, got {value!r}")
     return value
 
 

@@ -62,8 +62,7 @@ def device_ridge_points(precision: str = "int8", devices=None) -> dict[str, floa
         d = load_device(name)
         per_kind = any(k not in SPECIAL_KINDS for k in d.calibration)
         if precision in d.ridge_macs_per_byte and (devices or not per_kind):
-            scale = d.efficiency.get("compute", 1.0) / d.efficiency.get("memory", 1.0)
-            out[d.name] = d.ridge(precision) * scale
+            out[d.name] = d.reached_ridge(precision)
     return out
 
 

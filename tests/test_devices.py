@@ -50,7 +50,7 @@ def test_datasheet_specs_are_within_2x_of_the_published_latencies_they_were_fitt
     # lut/published_latencies and Table 6: refitting reproduces the shipped numbers, and every published
     # network lands within 0.5-2x (before: 0.03-0.6x, datasheet peaks that runtimes never reach)
     from profilers.shipped_fits import DATASHEET as FITTED_TO_PUBLISHED
-    from profilers.shipped_fits import datasheet_rows, fit_datasheet
+    from profilers.shipped_fits import datasheet_rows, fit_datasheet, main
 
     for name in FITTED_TO_PUBLISHED:
         shipped = load_device(name)
@@ -64,6 +64,9 @@ def test_datasheet_specs_are_within_2x_of_the_published_latencies_they_were_fitt
         for model, published in zip(rows["model"], rows["latency_ms"]):
             ratio = roofline.predict(model, shipped).totals["latency_ms"].iloc[0] / published
             assert 0.5 <= ratio <= 2.0, (name, ratio)
+        assert shipped.reached_ridge() == pytest.approx(
+            shipped.ridge() * shipped.efficiency["compute"] / shipped.efficiency["memory"])  # fmt: skip
+    assert main(["--datasheet"]) == 0  # the command that prints what the spec files hold
 
 
 def test_shipped_fitted_specs_say_how_they_were_fitted():
