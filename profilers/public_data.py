@@ -5,6 +5,8 @@ with its provenance; ``lut/README.md`` says where each came from and how it was 
 
 - :func:`load_public` reads a shipped dataset as a long DataFrame: one row per (model, device),
   columns ``model``, ``device``, ``latency_ms`` and the dataset's own extras.
+- :func:`load_layers` reads the layer tables a dataset ships for networks the zoo does not build
+  (``layers:`` in its ``meta.yaml``), counted once from exports that need torch, to price without it.
 - ``import_*`` convert an original download (a repository's data files, a paper's table, a web
   page's table) into the same long DataFrame; :func:`write_public` stores one the way ``lut/`` does.
 """
@@ -26,6 +28,7 @@ __all__ = [
     "list_public",
     "public_meta",
     "load_public",
+    "load_layers",
     "write_public",
     "import_help_nasbench201",
     "import_hw_nas_bench",
@@ -91,6 +94,36 @@ def load_public(dataset: str) -> pd.DataFrame:
     table["latency_ms"] = table["latency_ms"].astype(float)
     front = list(REQUIRED)
     return table[front + [c for c in table.columns if c not in front]]
+
+
+LAYER_COLUMNS = ("model", "op_type", "kind", "macs", "weight_bytes", "input_bytes", "output_bytes", "bytes")
+
+
+def load_layers(dataset: str) -> dict[str, pd.DataFrame]:
+    """The shipped layer tables of a dataset's networks (``roofline.count`` output), by model name.
+
+    They are what ``roofline.count`` gave on the exports that ``meta.yaml``'s ``layers`` names; each
+    carries the counting options (``fuse``, ``weight_dtype``, ``activation_dtype``) in ``attrs`` so that
+    ``roofline.predict`` and ``roofline.fit`` take it as they take a counted model.
+    """
+    meta = public_meta(dataset)
+    if "layers" not in meta:
+        raise KeyError(f"public dataset {dataset!r} ships no layer tables")
+    info = meta["layers"]
+    path = LUT_DIR / dataset / info["file"]
+    table = pd.read_csv(path)
+    missing = [c for c in LAYER_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing columns {missing}")
+    numbers = table[list(LAYER_COLUMNS[3:])]
+    if (numbers.fillna(0) < 0).any().any() or not np.isfinite(numbers.fillna(0).to_numpy(float)).all():
+        raise ValueError(f"{path}: MACs and bytes must be finite and >= 0")
+    out = {}
+    for model, rows in table.groupby("model", sort=False):
+        t = rows.drop(columns="model").reset_index(drop=True)
+        t.attrs.update(model=model, **{k: info[k] for k in ("fuse", "weight_dtype", "activation_dtype")})
+        out[model] = t
+    return out
 
 
 def write_public(table: pd.DataFrame, path: str | Path, layout: str = "long", id_columns=("model",)) -> Path:

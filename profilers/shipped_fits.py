@@ -63,6 +63,7 @@ def fit_table6(device: str) -> DeviceSpec:
 #: datasheet spec -> (dataset, its device, the runtime whose rows are fitted (None: all))
 DATASHEET = {
     "jetson_nano_gpu": ("published_latencies", "jetson_nano_gpu", "TensorRT"),
+    "jetson_orin_nano": ("published_latencies", "jetson_orin_nano", "TensorRT"),
     "adreno_640": ("published_latencies", "adreno_640", "ncnn Vulkan"),
     "rpi4_cpu": ("published_latencies", "rpi4_cpu", "ncnn"),
     "snapdragon855_hexagon": ("mobilenetv4_table6", "pixel4_hexagon", None),
@@ -77,7 +78,9 @@ def datasheet_rows(spec: str) -> pd.DataFrame:
     if runtime is not None:
         rows = rows[rows["runtime"] == runtime]
     models = [reference_model(z, int(r)) for z, r in zip(rows["zoo_name"], rows["resolution"])]
-    return pd.DataFrame({"model": models, "latency_ms": rows["latency_ms"].to_numpy(), "label": list(rows["zoo_name"])})
+    out = pd.DataFrame({"model": models, "latency_ms": rows["latency_ms"].to_numpy(), "label": list(rows["zoo_name"])})
+    out.attrs["precision"] = rows["precision"].unique().item() if "precision" in rows else None
+    return out
 
 
 def fit_datasheet(spec: str):
@@ -87,7 +90,8 @@ def fit_datasheet(spec: str):
     base = load_device(spec)
     base = replace(base, efficiency={}, calibration={}, fit={}, provenance="datasheet")  # the datasheet part
     rows = datasheet_rows(spec)
-    return fit(rows[["model", "latency_ms"]], base.default_precision, base=base, name=spec, kind=base.kind,
+    precision = rows.attrs["precision"] or base.default_precision  # the published rows' (Table 6: the spec's)
+    return fit(rows[["model", "latency_ms"]], precision, base=base, name=spec, kind=base.kind,
                source=f"{DATASHEET[spec][0]} {DATASHEET[spec][1]}")  # fmt: skip
 
 

@@ -355,7 +355,7 @@ def _scaled(base: DeviceSpec, items, seconds: np.ndarray, precision: str, scale:
     # kinds the base calibrates scale through their entries, the others through the spec's efficiency
     ec, em = model.efficiency
     efficiency = {} if s == 1.0 else {"compute": ec / s, "memory": em / s}
-    return replace(base, efficiency=efficiency, calibration=calibration, fit={})
+    return replace(base, default_precision=precision, efficiency=efficiency, calibration=calibration, fit={})
 
 
 def _efficiency_fit(base: DeviceSpec, items, seconds: np.ndarray, precision: str) -> DeviceSpec:
@@ -378,7 +378,8 @@ def _efficiency_fit(base: DeviceSpec, items, seconds: np.ndarray, precision: str
     bounds = ([-4.0, -4.0, 0.0], [0.0, 0.0, _BOUNDS["overhead"][1]])
     r = least_squares(residuals, [-1.0, -1.0, 1e-3], bounds=bounds, loss="soft_l1", f_scale=0.05)
     efficiency = {"compute": float(10.0 ** r.x[0]), "memory": float(10.0 ** r.x[1])}
-    return replace(base, efficiency=efficiency, calibration={"network": {"overhead_s": float(r.x[2])}}, fit={})
+    network = {"network": {"overhead_s": float(r.x[2])}}  # held-out networks are priced at the fit's precision
+    return replace(base, default_precision=precision, efficiency=efficiency, calibration=network, fit={})
 
 
 def _cross_validate(fitted, items, n: int, seed: int) -> tuple[np.ndarray, str]:

@@ -79,7 +79,7 @@ class LatencyModel:
         efficiency = (spec.efficiency.get("compute", 1.0), spec.efficiency.get("memory", 1.0))
         if not cal:
             return cls(p, default, relative=peak is None, efficiency=efficiency, **memory)
-        if p != spec.default_precision:
+        if p != spec.default_precision and set(cal) != {"network"}:  # a fixed cost alone holds at any precision
             raise SpecError(
                 f"device {spec.name!r} was calibrated at {spec.default_precision}; its calibration cannot price "
                 f"{p} (fit it again at {p}, or drop --precision)"

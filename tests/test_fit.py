@@ -150,6 +150,24 @@ def test_bad_measurements_get_one_line(tmp_path, capsys, text, message):
     assert err.count("\n") == 1 and not (tmp_path / "x.yaml").exists()
 
 
+def test_a_datasheet_spec_fitted_at_another_precision_than_its_default():
+    # the Orin Nano's default is int8, its published times fp16: fit and held-out predictions are at fp16
+    from dataclasses import replace
+
+    sheet = replace(roofline.load_device("jetson_orin_nano"), efficiency={}, calibration={}, fit={})
+    truth_spec = replace(
+        sheet, efficiency={"compute": 0.5, "memory": 0.3}, calibration={"network": {"overhead_s": 1e-3}}
+    )
+    nets = ["mobilenet_v2_050", "mobilenet_v2", "mnv4_conv_s", "mobilenet_v1", "mnv4_conv_m"]
+    ms = [roofline.predict(n, truth_spec, precision="fp16").totals["latency_ms"].item() for n in nets]
+    result = fit(pd.DataFrame({"model": nets, "latency_ms": ms}), "fp16", base=sheet)
+    assert result.spec.default_precision == "fp16" and result.cv["median_abs_error"] < 0.01
+    assert result.table["predicted_ms"].to_numpy() == pytest.approx(ms, rel=0.01)  # (compute barely binds here)
+    # a fixed cost and efficiencies alone price any precision the datasheet has
+    shipped = roofline.predict("mobilenet_v2", "jetson_orin_nano", precision="int8").totals["latency_ms"].item()
+    assert shipped > roofline.load_device("jetson_orin_nano").calibration["network"]["overhead_s"] * 1e3
+
+
 def test_a_calibration_is_not_silently_used_at_another_precision():
     with pytest.raises(roofline.RooflineError, match="calibrated at int8; its calibration cannot price fp16"):
         roofline.predict("mobilenet_v2", truth(), precision="fp16")

@@ -19,6 +19,7 @@ from profilers.public_data import (
     import_hw_nas_bench,
     import_mnv4_table6,
     list_public,
+    load_layers,
     load_public,
     public_meta,
     write_public,
@@ -94,6 +95,25 @@ def test_mnv4_table6_rows():
     zoo = set(df.loc[df["zoo_name"].notna(), "zoo_name"])
     assert {"mobilenet_v1", "mobilenet_v2", "mnv4_conv_s", "mnv4_hybrid_l"} <= zoo
     assert zoo <= set(list_models())
+
+
+def test_mnv4_table6_layer_tables():
+    """The shipped counts of Table 6's timm networks: its rows, its MACs (but MobileOne-S4), usable as models."""
+    df = load_public("mobilenetv4_table6")
+    tables = load_layers("mobilenetv4_table6")
+    rows = df[df["zoo_name"].isna()].drop_duplicates("model").set_index("model")
+    assert len(tables) == 11 and set(tables) <= set(rows.index)
+    for name, t in tables.items():
+        assert t.attrs["fuse"] == "runtime" and t.attrs["weight_dtype"] == "int8" and len(t) > 20
+        gmacs = t["macs"].sum() / 1e9
+        if name != "MobileOne-S4":  # 2.98 counted, as the MobileOne paper; the table says 1.5
+            assert gmacs == pytest.approx(rows.loc[name, "macs_g"], abs=0.06), name
+        assert t["weight_bytes"].sum() / 1e6 == pytest.approx(rows.loc[name, "params_m"], rel=0.12), name
+    small, big = tables["FastViT-T8"], tables["FastViT-SA36"]
+    times = [roofline.predict(t, "pixel8_edgetpu_fitted").totals["latency_ms"].item() for t in (small, big)]
+    assert 0 < times[0] < times[1]
+    with pytest.raises(KeyError, match="no layer tables"):
+        load_layers("coral_edgetpu")
 
 
 def test_coral_rows():
