@@ -12,6 +12,10 @@ For every public dataset shipped in ``lut/`` (``profilers.public_data``):
   and the shipped datasheet spec where one exists (Raspberry Pi 4). It also prints how much networks
   with equal MACs and bytes differ in measured latency, and the ceiling of any model that counts: the
   share of networks within +-10% of the median of those with the same operations.
+- **Qualcomm AI Hub** (``lut/qai_hub``): per device, the fitted model's leave-one-out errors on the 23
+  torchvision classifiers' published NPU times, next to MACs alone; and the shipped
+  ``galaxy_s24_npu_fitted`` scaled to each other device from 5 of its networks (``fit --base``),
+  judged on the other 18.
 - **Coral Edge TPU benchmarks** (coral.ai): the shipped ``coral_edgetpu`` spec against the published
   milliseconds of the networks the zoo builds (target: within 0.5-2x).
 
@@ -197,6 +201,44 @@ def coral() -> None:
     print(f"  fixed cost per inference refitted {refit:.2f} ms (shipped {shipped_ms:.2f} ms); {result.summary()}")
 
 
+def qai_hub(base_networks: int = 5, seed: int = 0) -> None:
+    """AI Hub's published NPU times of its 23 torchvision classifiers (float models, run in fp16)."""
+    from profilers.shipped_fits import QAI_HUB
+
+    tables = load_layers("qai_hub")
+    df = load_public("qai_hub")
+    df = df[df["model"].isin(tables) & (df["precision"] == "float") & (df["runtime"] == "tflite")
+            & (df["compute_unit"] == "NPU")]  # fmt: skip
+    print(
+        f"\n== Qualcomm AI Hub (lut/qai_hub): {len(tables)} torchvision classifiers, TFLite float on the NPU, fp16 =="
+    )
+    shipped = {spec: device for device, (spec, *_) in QAI_HUB.items()}
+    rng = np.random.default_rng(seed)
+    for device, rows in df.groupby("device"):
+        measured = rows.set_index("model")["latency_ms"]
+        if len(measured) < 15:
+            continue
+        models = [tables[n] for n in measured.index]
+        macs = [t["macs"].sum() for t in models]
+        result = fit(pd.DataFrame({"model": models, "latency_ms": measured.to_numpy()}), "fp16")
+        out = (f"  {device:<30} n={len(measured)}  MACs Spearman {spearman(macs, measured):.3f}; fitted "
+               f"(leave-one-out) within10 {result.cv['within_10pct']:4.0%}  within5 {result.cv['within_5pct']:4.0%}  "
+               f"median|err| {result.cv['median_abs_error']:5.1%}  Spearman {result.cv['spearman']:.3f}")  # fmt: skip
+        for spec, its_device in shipped.items():
+            if its_device == device:
+                continue
+            # a new device from a few networks: the shipped spec of another phone, scaled (fit --base)
+            few = rng.choice(len(models), base_networks, replace=False)
+            rest = np.setdiff1d(np.arange(len(models)), few)
+            scaled = fit(pd.DataFrame({"model": [models[i] for i in few], "latency_ms": measured.to_numpy()[few]}),
+                         "fp16", base=spec).spec  # fmt: skip
+            pred = [roofline.predict(models[i], scaled).totals["latency_ms"].item() for i in rest]
+            e = errors(pred, measured.to_numpy()[rest])
+            out += (f"; {spec} --base, {base_networks} nets: within10 {e['within_10pct']:4.0%} of the other "
+                    f"{len(rest)}, median|err| {e['median_abs_error']:5.1%}")  # fmt: skip
+        print(out)
+
+
 def datasheets() -> None:
     """The datasheet specs against published latencies: datasheet numbers alone, and as shipped (their
     fitted compute and memory efficiencies and fixed cost; ``profilers.shipped_fits.DATASHEET``)."""
@@ -241,6 +283,7 @@ def main() -> int:
     table6()
     nasbench201(args.train, args.unseen, args.seed, args.devices)
     coral()
+    qai_hub()
     datasheets()
     return 0
 

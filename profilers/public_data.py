@@ -34,6 +34,7 @@ __all__ = [
     "import_hw_nas_bench",
     "import_mnv4_table6",
     "import_coral_benchmarks",
+    "import_qai_hub",
 ]
 
 
@@ -343,3 +344,45 @@ def import_coral_benchmarks(text: str) -> pd.DataFrame:
     if not out:
         raise ValueError("no benchmark rows ('Model (HxW) | a | b | c | d |') found in the text")
     return pd.DataFrame(out)
+
+
+# -- Qualcomm AI Hub Models (quic/ai-hub-models): per-model perf.yaml of its published jobs --------
+def import_qai_hub(models_dir: str | Path) -> pd.DataFrame:
+    """Every passed job in ``<models_dir>/<model>/perf.yaml`` of AI Hub Models -> long table.
+
+    A perf.yaml holds ``precisions -> <precision> -> components -> <component> -> performance_metrics
+    -> <device> -> <runtime> -> {inference_time_milliseconds, primary_compute_unit, job_status}``.
+    Columns: ``model`` (the folder: AI Hub's model id), ``component``, ``device``, ``chipset`` (from
+    ``devices_and_chipsets.yaml`` beside the folder, when there), ``precision`` (float, w8a8, ...),
+    ``runtime`` (tflite, qnn_dlc, onnx, ...), ``compute_unit`` (NPU, GPU, CPU), ``latency_ms``.
+    """
+    models_dir = Path(models_dir)
+    chipsets = {}
+    for where in (models_dir.parent / "devices_and_chipsets.yaml", models_dir / "devices_and_chipsets.yaml"):
+        if where.is_file():
+            with open(where, encoding="utf-8") as f:
+                devices = (yaml.safe_load(f) or {}).get("devices", {})
+            chipsets = {name: d.get("chipset", "") for name, d in devices.items() if isinstance(d, dict)}
+    rows = []
+    for path in sorted(models_dir.glob("*/perf.yaml")):
+        with open(path, encoding="utf-8") as f:
+            perf = yaml.safe_load(f) or {}
+        for precision, component, device, runtime, job in _qai_jobs(perf):
+            ms = job.get("inference_time_milliseconds")
+            if job.get("job_status", "Passed") != "Passed" or not isinstance(ms, (int, float)) or ms <= 0:
+                continue
+            rows.append({"model": path.parent.name, "component": component, "device": device,
+                         "chipset": chipsets.get(device, ""), "precision": precision, "runtime": runtime,
+                         "compute_unit": job.get("primary_compute_unit", ""), "latency_ms": float(ms)})  # fmt: skip
+    if not rows:
+        raise ValueError(f"{models_dir}: no <model>/perf.yaml with passed jobs found")
+    return pd.DataFrame(rows)
+
+
+def _qai_jobs(perf: dict):
+    """(precision, component, device, runtime, job) of every job a perf.yaml lists."""
+    for precision, p in (perf.get("precisions") or {}).items():
+        for component, c in ((p or {}).get("components") or {}).items():
+            for device, runtimes in ((c or {}).get("performance_metrics") or {}).items():
+                for runtime, job in (runtimes or {}).items():
+                    yield precision, component, device, runtime, job or {}

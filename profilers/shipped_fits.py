@@ -6,6 +6,9 @@ CPUs, DSP and EdgeTPU int8; GPUs and CoreML fp16), with the cross-validated erro
 The ridge-point specs of the paper (``pixel6_cpu`` ...) stay as they are: these are their absolute,
 fitted siblings. Regenerate (deterministic): ``python -m profilers.shipped_fits [DIR]``.
 
+Phones of Qualcomm AI Hub (:data:`QAI_HUB`: ``lut/qai_hub``) get a spec fitted the same way to the
+published times of the 23 torchvision classifiers AI Hub runs (float models, which its NPU runs in fp16).
+
 The datasheet specs with published latencies of their device (:data:`DATASHEET`: ``lut/published_latencies``,
 one runtime per device, or Table 6) keep their datasheet peak and bandwidth and gain two fitted numbers
 (``roofline.fit(..., base=SPEC)``): an ``efficiency`` (the share of the datasheet's peak and bandwidth
@@ -22,12 +25,12 @@ from pathlib import Path
 import pandas as pd
 
 import roofline
-from profilers.public_data import load_public, public_meta
+from profilers.public_data import load_layers, load_public, public_meta
 from profilers.reference_nets import reference_model
 from roofline.devices import DeviceSpec, write_spec
 from roofline.fit import fit
 
-__all__ = ["TABLE6", "DATASHEET", "fit_table6", "fit_datasheet", "main"]
+__all__ = ["TABLE6", "QAI_HUB", "DATASHEET", "fit_table6", "fit_qai_hub", "fit_datasheet", "main"]
 
 #: Table 6 column -> (spec name, kind, precision)
 TABLE6 = {
@@ -57,6 +60,36 @@ def fit_table6(device: str) -> DeviceSpec:
         notes=f"Fitted by profilers/shipped_fits.py to the Table 6 latencies of the zoo networks {names} "
         f"(at their Table 6 resolutions). {result.summary()}. Use it for absolute milliseconds; the ridge-point "
         "spec of the paper (without _fitted) is the relative roofline.",
+    )
+
+
+#: AI Hub device -> (spec name, kind, AI Hub precision, runtime); fitted at fp16 (the NPU runs "float" so)
+QAI_HUB = {"Samsung Galaxy S24": ("galaxy_s24_npu_fitted", "npu", "float", "tflite")}
+
+
+def qai_hub_rows(device: str) -> pd.DataFrame:
+    """AI Hub's published times of the classifiers whose layer tables ship (``lut/qai_hub``) on ``device``."""
+    _, _, precision, runtime = QAI_HUB[device]
+    tables = load_layers("qai_hub")
+    table = load_public("qai_hub")
+    rows = table[(table["device"] == device) & (table["precision"] == precision) & (table["runtime"] == runtime)
+                 & (table["compute_unit"] == "NPU") & table["model"].isin(tables)]  # fmt: skip
+    return pd.DataFrame({"model": [tables[m] for m in rows["model"]], "latency_ms": rows["latency_ms"].to_numpy(),
+                         "label": list(rows["model"])})  # fmt: skip
+
+
+def fit_qai_hub(device: str) -> DeviceSpec:
+    """The spec of one AI Hub phone's NPU fitted to the classifiers' published times."""
+    name, kind, precision, runtime = QAI_HUB[device]
+    rows = qai_hub_rows(device)
+    result = fit(rows[["model", "latency_ms"]], "fp16", name=name, kind=kind,
+                 source=f"Qualcomm AI Hub Models perf.yaml, {device}, {runtime} {precision} on the NPU")  # fmt: skip
+    return replace(
+        result.spec,
+        display_name=f"{public_meta('qai_hub')['devices'][device]['name']} NPU (fitted to Qualcomm AI Hub)",
+        notes=f"Fitted by profilers/shipped_fits.py to AI Hub's published {runtime} times ({precision} models, "
+        f"run in fp16 on the NPU) of the torchvision classifiers {', '.join(rows['label'])} at 224x224. "
+        f"{result.summary()}.",
     )
 
 
@@ -105,8 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r.spec.calibration['network']['overhead_s'] * 1e3:.4g} ms; {r.summary()}")  # fmt: skip
         return 0
     out = Path((argv or [str(Path(__file__).resolve().parent.parent / "device_specs")])[0])
-    for device in TABLE6:
-        spec = fit_table6(device)
+    for spec in [*map(fit_table6, TABLE6), *map(fit_qai_hub, QAI_HUB)]:
         write_spec(spec, out / f"{spec.name}.yaml")
         print(f"{spec.name}: {spec.fit['cv']}")
     return 0

@@ -18,6 +18,7 @@ from profilers.public_data import (
     import_help_nasbench201,
     import_hw_nas_bench,
     import_mnv4_table6,
+    import_qai_hub,
     list_public,
     load_layers,
     load_public,
@@ -26,7 +27,7 @@ from profilers.public_data import (
 )
 from roofline.zoo import list_models
 
-DATASETS_SHIPPED = ["coral_edgetpu", "mobilenetv4_table6", "nasbench201_help", "published_latencies"]
+DATASETS_SHIPPED = ["coral_edgetpu", "mobilenetv4_table6", "nasbench201_help", "published_latencies", "qai_hub"]
 ARCH_9930 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 ARCHS = [
     ARCH_9930,
@@ -114,6 +115,60 @@ def test_mnv4_table6_layer_tables():
     assert 0 < times[0] < times[1]
     with pytest.raises(KeyError, match="no layer tables"):
         load_layers("coral_edgetpu")
+
+
+QAI_PERF = """
+precisions:
+  float:
+    components:
+      MobileNet-v2:
+        performance_metrics:
+          Samsung Galaxy S24:
+            tflite: {job_status: Passed, inference_time_milliseconds: 0.593, primary_compute_unit: NPU}
+            onnx: {job_status: Failed}
+          QCS8550 (Proxy):
+            qnn_dlc: {inference_time_milliseconds: 0.61, primary_compute_unit: NPU}
+  w8a8:
+    components:
+      MobileNet-v2:
+        performance_metrics:
+          Samsung Galaxy S24:
+            tflite: {job_status: Passed, inference_time_milliseconds: 0.289, primary_compute_unit: CPU}
+"""
+
+
+def test_import_qai_hub_reads_perf_yaml(tmp_path):
+    (tmp_path / "models" / "mobilenet_v2").mkdir(parents=True)
+    (tmp_path / "models" / "mobilenet_v2" / "perf.yaml").write_text(QAI_PERF)
+    (tmp_path / "devices_and_chipsets.yaml").write_text(
+        "devices:\n  Samsung Galaxy S24: {chipset: qualcomm-snapdragon-8gen3}\n"
+    )
+    t = import_qai_hub(tmp_path / "models")
+    assert len(t) == 3  # the failed job is dropped
+    s24 = t[(t["device"] == "Samsung Galaxy S24") & (t["precision"] == "float")].iloc[0]
+    assert (s24["model"], s24["runtime"], s24["compute_unit"], s24["latency_ms"]) == (
+        "mobilenet_v2",
+        "tflite",
+        "NPU",
+        0.593,
+    )
+    assert s24["chipset"] == "qualcomm-snapdragon-8gen3" and set(t["chipset"]) == {"qualcomm-snapdragon-8gen3", ""}
+    with pytest.raises(ValueError, match="no <model>/perf.yaml"):
+        import_qai_hub(tmp_path)
+
+
+def test_qai_hub_shipped_rows_and_layer_tables():
+    df = load_public("qai_hub")
+    assert public_meta("qai_hub")["rows"] == len(df) and df["model"].nunique() == public_meta("qai_hub")["models"]
+    row = df[(df["model"] == "mobilenet_v2") & (df["device"] == "Samsung Galaxy S24") & (df["precision"] == "float")
+             & (df["runtime"] == "tflite")]  # fmt: skip
+    assert row["latency_ms"].item() == pytest.approx(0.593) and row["compute_unit"].item() == "NPU"
+    tables = load_layers("qai_hub")
+    assert len(tables) == 23 and set(tables) <= set(df["model"])
+    # torchvision's published GFLOPS (which are MACs): ResNet-50 4.09, MobileNetV2 0.30, ViT-B/16 17.56
+    for name, gmacs in {"resnet50": 4.09, "mobilenet_v2": 0.30, "vit": 17.56, "efficientnet_b0": 0.39}.items():
+        assert tables[name]["macs"].sum() / 1e9 == pytest.approx(gmacs, abs=0.01), name
+        assert tables[name].attrs["weight_dtype"] == "fp16"
 
 
 def test_coral_rows():
