@@ -4,19 +4,29 @@
 (USB, needs ``adb-shell[usb]``). Keys: the user's ``~/.android/adbkey`` when it exists (the phone then
 already trusts it), else one generated and kept at ``$ROOFLINE_ADB_KEY`` or ``~/.config/roofline/adbkey``.
 Every call has a timeout; ``shell`` recovers the exit status that the legacy shell service does not
-carry; every failure is a one-line ``DeviceError`` naming the device and what to do.
+carry; every failure is a one-line ``DeviceError`` naming the device and what to do. A TCP link the phone
+closes fails the call at once (adb-shell would poll the closed socket until the timeout), and
+``reconnect`` tries again a few times within seconds (``RECONNECT_DELAYS_S``).
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import time
 from pathlib import Path
 
 from roofline.errors import RooflineError
 
-__all__ = ["Device", "DeviceError", "DeviceGoneError", "UnauthorizedError", "adb_key", "fingerprint"]
+__all__ = ["Device", "DeviceError", "DeviceGoneError", "UnauthorizedError", "adb_key", "fingerprint",
+           "RECONNECT_DELAYS_S", "CONNECT_TIMEOUT_S"]  # fmt: skip
 
 _STATUS = "__roofline_status="
+#: pauses before each attempt to reconnect after a dropped link (seconds): a phone back within a few
+#: seconds is picked up again, one that stays away is reported after these, not after the call timeout
+RECONNECT_DELAYS_S = (0.5, 1.0, 2.0)
+#: longest wait for a TCP connection to open (a phone gone from the network answers nothing)
+CONNECT_TIMEOUT_S = 5.0
 
 
 class DeviceError(RuntimeError, RooflineError):
@@ -90,12 +100,12 @@ class Device:
 
     def _transport(self):
         if self.address:
-            from adb_shell.adb_device import AdbDeviceTcp
+            from adb_shell.adb_device import AdbDevice
 
             host, _, port = self.address.rpartition(":")
             if not host or not port.isdigit():
                 raise DeviceError(f"device address {self.address!r}: expected HOST:PORT, e.g. 192.168.1.20:5555")
-            return AdbDeviceTcp(host, int(port), default_transport_timeout_s=self.timeout_s)
+            return AdbDevice(_closing_tcp_transport()(host, int(port)), default_transport_timeout_s=self.timeout_s)
         try:
             from adb_shell.adb_device import AdbDeviceUsb
 
@@ -112,6 +122,24 @@ class Device:
         return UnauthorizedError(f"device {self.name} did not authorise this computer within "
                                  f"{self.auth_timeout_s:g} s: unlock the phone and accept the 'Allow USB debugging?' "
                                  f"prompt (key {self.key}.pub), then retry")  # fmt: skip
+
+    def reconnect(self, after: DeviceGoneError | None = None) -> Device:
+        """Connect again after the link dropped (``after``: that failure, repeated in the message): one
+        attempt after each pause of ``RECONNECT_DELAYS_S``, each TCP connect bounded by
+        ``CONNECT_TIMEOUT_S``; a ``DeviceGoneError`` when the device stays away."""
+        self.close()
+        last = None
+        for delay in RECONNECT_DELAYS_S:
+            time.sleep(delay)
+            try:
+                return self.connect()
+            except UnauthorizedError:
+                raise
+            except DeviceError as exc:
+                last = exc
+        first = f"{after}; " if after else f"device {self.name}: "
+        raise DeviceGoneError(f"{first}{len(RECONNECT_DELAYS_S)} attempts to reconnect over "
+                              f"{sum(RECONNECT_DELAYS_S):g} s failed ({last})") from None  # fmt: skip
 
     def close(self) -> None:
         if self._adb is not None:
@@ -174,6 +202,28 @@ class Device:
     def size(self, remote: str) -> int:
         """Size of a device file in bytes (0 when it does not exist)."""
         return self._call(f"stat of {remote}", lambda: self._adb.stat(remote)[1])
+
+
+@functools.cache
+def _closing_tcp_transport():
+    """adb-shell's TCP transport, but a closed link raises ``ConnectionAbortedError``: adb-shell's reads
+    take an empty read (end of stream) for no data yet and poll the dead socket, at full CPU, until the
+    read timeout. Connecting waits at most ``CONNECT_TIMEOUT_S``."""
+    from adb_shell.transport.tcp_transport import TcpTransport
+
+    class ClosingTcpTransport(TcpTransport):
+        def connect(self, transport_timeout_s):
+            super().connect(min(transport_timeout_s or CONNECT_TIMEOUT_S, CONNECT_TIMEOUT_S))
+            if transport_timeout_s is None:  # blocking reads and writes, as adb-shell does without a timeout
+                self._connection.setblocking(True)
+
+        def bulk_read(self, numbytes, transport_timeout_s):
+            data = super().bulk_read(numbytes, transport_timeout_s)
+            if not data and numbytes:  # readable, yet nothing: the other end closed the connection
+                raise ConnectionAbortedError("the device closed the connection")
+            return data
+
+    return ClosingTcpTransport
 
 
 def _one_line(exc: Exception) -> str:

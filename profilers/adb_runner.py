@@ -4,7 +4,8 @@ The user provides the ``benchmark_model`` binary once per device (it is not a pi
 README, "Profile a phone"); its path is remembered in ``~/.config/roofline/devices.json`` under the
 device's serial number. Each model is pushed under a content hash, run with the chosen threads, core
 affinity (``taskset``), delegate and op profiling, parsed, and removed. A connection that drops is
-retried once (reconnect, push again, run again); a second failure is a one-line ``DeviceGoneError``.
+retried once (reconnect, push again, run again); a second failure, or a device that does not take a
+connection again within seconds (``Device.reconnect``), is a one-line ``DeviceGoneError``.
 """
 
 from __future__ import annotations
@@ -131,10 +132,11 @@ class AdbRunner:
                 status, out = self.device.run(self._command(binary, graph, profiling, runs, warmup, min_secs))
                 self.device.run(f"rm -f {graph}")
                 break
-            except DeviceGoneError:
+            except DeviceGoneError as exc:
                 self._binary_ready = False
                 if attempt == self.retries:
                     raise
+                self.device.reconnect(after=exc)
         if status != 0:
             last = next((ln for ln in reversed(out.strip().splitlines()) if ln.strip()), "(no output)")
             raise DeviceError(f"benchmark_model failed on {self.device.name} (status {status}): {last[:200]}")

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 from rich.progress import Progress
 
+from profilers.adb import DeviceGoneError, UnauthorizedError
 from profilers.kernels import kernel_model
 from profilers.lut import Lut, open_lut
 from profilers.onnxruntime_runner import OrtRunner
@@ -172,8 +173,9 @@ def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None
     (``profilers.stats.measure`` options). With the LiteRT runner, kernels are written as TFLite
     (structured keys, fp32 or int8) and timed as whole models. The options are recorded in the
     metadata with the runtime, its settings, the keys' precision and the machine's fingerprint. The
-    phone runner (``AdbRunner``) works like LiteRT: a dropped connection stops the build with every
-    finished row kept, and the rerun continues.
+    phone runner (``AdbRunner``) works like LiteRT: a phone that goes away stops the build with every
+    finished row kept, in a one-line ``DeviceGoneError`` (or ``UnauthorizedError``, a phone that wants
+    the key accepted again) that says how many are kept; the same call again continues.
 
     A probe kernel is timed before, every ``probe_every`` kernels and after the build; ``lut.drift``
     (a ``Drift``, or the one given, to follow a longer campaign) says whether the machine's speed
@@ -200,24 +202,31 @@ def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None
     lut = open_lut(path, meta)
     todo = [k for k in keys if k not in lut.done()]
     lut.drift = drift or Drift(runner)
-    lut.drift.probe()
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"measuring {len(todo)} kernels", total=len(todo))
-        for i, key in enumerate(todo, start=1):
-            model = tflite_kernel(key) if tflite else kernel_model(key)
-            nodes, reorder_in, reorder_out = 0, 0.0, 0.0
-            if timing == "kernel":
-                stats, nodes, reorder_in, reorder_out = kernel_stats(runner, model, **measure_options)
-            else:
-                stats = runner.latency(model, **measure_options).stats
-            now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-            lut.append([{"key": key, "latency_ms": stats.median_ms, "p10_ms": stats.p10_ms, "p90_ms": stats.p90_ms,
-                         "cv": round(stats.cv, 4), "repeats": stats.repeats, "noisy": stats.noisy,
-                         "nodes": nodes, "reorder_in_ms": reorder_in, "reorder_out_ms": reorder_out,
-                         "measured_at": now}])  # fmt: skip
-            bar.advance(task)
-            if i % probe_every == 0:
-                lut.drift.probe()
-    if todo:
+    try:
         lut.drift.probe()
+        with Progress(disable=not progress, transient=True) as bar:
+            task = bar.add_task(f"measuring {len(todo)} kernels", total=len(todo))
+            for i, key in enumerate(todo, start=1):
+                model = tflite_kernel(key) if tflite else kernel_model(key)
+                nodes, reorder_in, reorder_out = 0, 0.0, 0.0
+                if timing == "kernel":
+                    stats, nodes, reorder_in, reorder_out = kernel_stats(runner, model, **measure_options)
+                else:
+                    stats = runner.latency(model, **measure_options).stats
+                now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+                lut.append([{"key": key, "latency_ms": stats.median_ms, "p10_ms": stats.p10_ms, "p90_ms": stats.p90_ms,
+                             "cv": round(stats.cv, 4), "repeats": stats.repeats, "noisy": stats.noisy,
+                             "nodes": nodes, "reorder_in_ms": reorder_in, "reorder_out_ms": reorder_out,
+                             "measured_at": now}])  # fmt: skip
+                bar.advance(task)
+                if i % probe_every == 0:
+                    lut.drift.probe()
+        if todo:
+            lut.drift.probe()
+    except (DeviceGoneError, UnauthorizedError) as exc:  # the phone went away: say what is kept, how to go on
+        done = lut.done()
+        left = sum(k not in done for k in keys)
+        exc.args = (f"{exc}; {len(done)} measured kernel(s) kept in {lut.path} ({left} of {len(keys)} to go): "
+                    "run the same command again to resume",)  # fmt: skip
+        raise
     return lut

@@ -31,7 +31,8 @@ def _interpreter_module():
 
         return interpreter, "tflite-runtime"
     except ImportError:
-        raise InvalidParameterError("the LiteRT runner needs ai-edge-litert (pip install 'roofline[tflite]')") from None
+        why = "a dependency of roofline missing here: pip install ai-edge-litert (or tflite-runtime, numpy < 2)"
+        raise InvalidParameterError(f"the LiteRT runner needs ai-edge-litert ({why})") from None
 
 
 @register_runner("litert")

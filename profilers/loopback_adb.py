@@ -105,6 +105,8 @@ class LoopbackDevice:
         self._server.settimeout(0.2)
         self.port = self._server.getsockname()[1]
         self._stop = threading.Event()
+        self._conns: set[socket.socket] = set()  # open client connections, cut by close()
+        self._conns_lock = threading.Lock()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     @property
@@ -119,8 +121,16 @@ class LoopbackDevice:
         self.close()
 
     def close(self) -> None:
+        """Stop the phone: no new connections, and every open one is cut (the phone goes away)."""
         self._stop.set()
         self._server.close()
+        with self._conns_lock:
+            conns, self._conns = self._conns, set()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def inject(self, fault: str, value: float = 1.0) -> None:
         """Arm a one-shot fault: "drop_push" (after ``value`` bytes pushed), "drop_run" (during the
@@ -158,6 +168,11 @@ class LoopbackDevice:
                 continue
             except OSError:
                 return
+            with self._conns_lock:
+                if self._stop.is_set():
+                    conn.close()
+                    return
+                self._conns.add(conn)
             threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
 
     def _connection(self, conn: socket.socket) -> None:
@@ -256,6 +271,8 @@ class LoopbackDevice:
             for stream in streams.values():
                 stream.inbox.put(None)
                 stream.acked.set()
+            with self._conns_lock:
+                self._conns.discard(conn)
             conn.close()
 
     @staticmethod

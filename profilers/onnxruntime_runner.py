@@ -13,6 +13,7 @@ import onnx
 
 from profilers import register_runner
 from profilers.stats import Stats, measure
+from roofline.errors import require
 
 __all__ = ["OrtRunner", "Measurement", "OPT_LEVELS"]
 
@@ -59,7 +60,7 @@ class OrtRunner:
         self.threads, self.optimization, self.execution_mode = threads, optimization, execution_mode
 
     def _session(self, model, profile_prefix: str | None = None):
-        import onnxruntime as ort
+        ort = require("onnxruntime", "the onnxruntime runner")
 
         so = ort.SessionOptions()
         so.intra_op_num_threads = self.threads
@@ -88,7 +89,7 @@ class OrtRunner:
         return feeds
 
     def conditions(self) -> dict:
-        import onnxruntime as ort
+        ort = require("onnxruntime", "the onnxruntime runner")
 
         return {
             "runtime": "onnxruntime",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from profilers.kernels import decode
-from roofline.errors import InvalidParameterError
+from roofline.errors import InvalidParameterError, require
 
 __all__ = ["TfliteWriter", "tflite_kernel", "example_network"]
 
@@ -20,11 +20,7 @@ _ACT = {None: 0, "relu": 1, "relu6": 3}
 
 
 def _schema():
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:
-        raise InvalidParameterError("writing .tflite needs ai-edge-litert (pip install 'roofline[tflite]')") from None
-    return schema
+    return require("ai_edge_litert.schema_py_generated", "writing .tflite")
 
 
 class TfliteWriter:
@@ -170,14 +166,16 @@ def tflite_kernel(key: str) -> bytes:
     return tw.finish([x], [y])
 
 
-def example_network(precision: str = "fp32", resolution: int = 32) -> bytes:
+def example_network(precision: str = "fp32", resolution: int = 32, open_input: bool = False) -> bytes:
     """A small MobileNet-like TFLite network: conv 3x3/2, depthwise 3x3, pointwise, residual add,
-    global mean, fully connected, softmax (int8: full-integer, as the TFLite converter writes it)."""
+    global mean, fully connected, softmax (int8: full-integer, as the TFLite converter writes it).
+    ``open_input``: the input ``input`` has shape signature (-1, -1, -1, 3), as Keras exports write it."""
     if precision not in ("fp32", "int8"):
         raise InvalidParameterError(f"precision must be fp32 or int8, got {precision!r}")
     tw = TfliteWriter()
     int8 = precision == "int8"
-    x = tw.tensor((1, resolution, resolution, 3), **tw._q(int8))
+    signature = (-1, -1, -1, 3) if open_input else None
+    x = tw.tensor((1, resolution, resolution, 3), name="input", signature=signature, **tw._q(int8))
     y = tw.conv(x, 16, 3, 2, act="relu6")
     d = tw.conv(y, 16, 3, 1, depthwise=True, act="relu6")
     p = tw.conv(d, 16, 1, 1)
@@ -190,3 +188,24 @@ def example_network(precision: str = "fp32", resolution: int = 32) -> bytes:
     out = tw.tensor((1, 10), **({"dtype": "int8", "scale": 1 / 256, "zero_point": -128} if int8 else {}))
     tw.op("SOFTMAX", [f], [out], "SoftmaxOptions", beta=1.0)
     return tw.finish([x], [out])
+
+
+def main(argv=None) -> int:
+    """``python -m profilers.tflite_writer OUT.tflite``: write the example network (a .tflite to try)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Write a small MobileNet-like .tflite (no TensorFlow needed).")
+    ap.add_argument("out", help="the .tflite path")
+    ap.add_argument("--precision", choices=("fp32", "int8"), default="int8")
+    ap.add_argument("--resolution", type=int, default=224)
+    ap.add_argument("--open-input", action="store_true", help="input shape signature (-1, -1, -1, 3)")
+    args = ap.parse_args(argv)
+    data = example_network(args.precision, args.resolution, args.open_input)
+    with open(args.out, "wb") as f:
+        f.write(data)
+    print(f"{args.out}: {len(data)} bytes, {args.precision}, input 1x{args.resolution}x{args.resolution}x3")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

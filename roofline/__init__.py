@@ -33,3 +33,12 @@ __all__ = [
     "RooflineError",
     "zoo",
 ]
+
+
+def __getattr__(name: str):
+    """``roofline.plot``, ``roofline.sweep``, ``roofline.fit``: loaded on first use (matplotlib, scipy)."""
+    if name in ("plot", "sweep", "fit", "search", "space", "fasteval", "objectives"):
+        import importlib
+
+        return importlib.import_module(f"roofline.{name}")
+    raise AttributeError(f"module 'roofline' has no attribute {name!r}")

@@ -25,6 +25,7 @@ from roofline.simulate import predict
 def _si(x: float, unit: str = "") -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
+    x = float(f"{x:.3g}")  # rounded first: 999.6e3 prints as 1 M, not 1e+03 k
     for div, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(x) >= div:
             return f"{x / div:.3g} {prefix}{unit}"

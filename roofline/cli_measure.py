@@ -86,7 +86,7 @@ def cmd_profile_device(args) -> int:
     if not models and not args.sample:
         raise InvalidParameterError("profile --adb/--usb needs MODEL..., --zoo or --sample N")
     runner = AdbRunner(address=args.adb, serial=args.usb, benchmark_model=args.benchmark_model, threads=args.threads,
-                       affinity=args.affinity, delegate=args.delegate)  # fmt: skip
+                       affinity=args.affinity, delegate=args.delegate, timeout_s=args.timeout)  # fmt: skip
     console = _console()
     try:
         fp = runner.fingerprint()
@@ -239,6 +239,9 @@ def add_commands(sub) -> None:
     p.add_argument("--runs", type=int, default=50, help="benchmark_model --num_runs per kernel (default 50)")
     p.add_argument("--warmup", type=int, default=5, help="benchmark_model --warmup_runs (default 5)")
     p.add_argument("--seconds", type=float, default=1.0, help="benchmark_model --min_secs per kernel (default 1)")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="longest wait for one adb call, such as a kernel's run, before the phone counts as gone "
+                   "(default 120)")  # fmt: skip
     runner_args(p)
     p.set_defaults(func=cmd_profile)
 

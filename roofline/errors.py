@@ -19,6 +19,7 @@ __all__ = [
     "SpecError",
     "InvalidParameterError",
     "did_you_mean",
+    "require",
 ]
 
 
@@ -80,3 +81,16 @@ def check_choice(value, choices, parameter: str) -> None:
             f"the {parameter!r} parameter must be one of {list(choices)}, got {value!r}"
             + did_you_mean(str(value), [str(c) for c in choices])
         )
+
+
+def require(module: str, purpose: str):
+    """Import ``module`` (a dependency of roofline) or raise one line saying what needs it and how to get it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        top = module.split(".")[0]
+        package = {"sklearn": "scikit-learn"}.get(top, top.replace("_", "-"))
+        raise InvalidParameterError(f"{purpose} needs {package}, a dependency of roofline missing here "
+                                    f"(pip install {package})") from None  # fmt: skip

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from roofline.blocks import network_cost
-from roofline.errors import InvalidParameterError, check_choice, did_you_mean
+from roofline.errors import InvalidParameterError, check_choice, did_you_mean, require
 
 __all__ = ["search", "register_strategy", "STRATEGIES", "pareto_front", "parse_genes"]
 
@@ -175,18 +175,8 @@ def _evolution(space, evaluate, rng, population: int = 20, sample: int = 5) -> N
         pop.popleft()  # regularised: the oldest dies, not the worst
 
 
-def _require(module: str, strategy: str):
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        package = module.split(".")[0].replace("sklearn", "scikit-learn")
-        raise InvalidParameterError(f"strategy {strategy!r} needs {package} (pip install 'roofline[search]')") from None
-
-
 def _nsga(space, evaluate, rng, name: str, population: int) -> None:
-    optuna = _require("optuna", name)
+    optuna = require("optuna", f"strategy {name!r}")
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cls = optuna.samplers.NSGAIISampler if name == "nsga2" else optuna.samplers.NSGAIIISampler
@@ -231,7 +221,7 @@ def _tinynets(space, evaluate, rng, samples: float = 0.5, ratios: int = 8) -> No
     """Sample ``samples`` of the budget; GP-fit resolution and depth of the accuracy-vs-MACs frontier
     against log MAC ratio; evaluate the snapped predictions (width from MACs ~ d w^2 r^2) over
     ``ratios`` MAC ratios, then climb: the unevaluated neighbours of the best so far, while budget remains."""
-    gaussian_process = _require("sklearn.gaussian_process", "tinynets")
+    gaussian_process = require("sklearn.gaussian_process", "strategy 'tinynets'")
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 

@@ -69,7 +69,8 @@ def _schema():
     try:
         from ai_edge_litert import schema_py_generated as schema
     except ImportError:
-        raise ModelLoadError("reading .tflite needs ai-edge-litert (pip install 'roofline[tflite]')") from None
+        raise ModelLoadError("reading .tflite needs ai-edge-litert, a dependency of roofline missing here "
+                             "(pip install ai-edge-litert)") from None  # fmt: skip
     return schema
 
 

@@ -5,8 +5,11 @@ every fault: a drop mid-push and mid-run, a stalled reply, a malformed packet, a
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -184,9 +187,46 @@ def test_a_drop_mid_run_stops_the_build_without_losing_a_row(phone, binary, tmp_
     runner = AdbRunner(phone.address, benchmark_model=binary, retries=0, timeout_s=5)
     build_lut(keys[:2], path, runner=runner, progress=False, **FAST)
     phone.inject("drop_run", 4)  # two probe runs, one kernel, then the phone goes away on the next
-    with pytest.raises(DeviceGoneError, match="went away"):
-        build_lut(keys, path, runner=runner, progress=False, **FAST)
+    with pytest.raises(DeviceGoneError, match="the device closed the connection.*went away.*3 measured kernel"):
+        build_lut(keys, path, runner=runner, progress=False, **FAST)  # at once: EOF is not polled until the timeout
     kept = open_lut(path).table()
     assert sorted(kept.key) == sorted(keys[:3])  # every finished row, nothing half-written
     lut = build_lut(keys, path, runner=AdbRunner(phone.address), progress=False, **FAST)  # the rerun continues
     assert sorted(lut.table().key) == sorted(keys)
+
+
+def test_a_phone_that_goes_away_is_noticed_at_once_and_the_same_command_resumes(binary, tmp_path, capsys):
+    """Issue 13: a closed link fails the call at once (adb-shell alone polls the dead socket at full CPU
+    until the timeout), reconnection gives up within seconds, and the one-line error says what is kept."""
+    lut, timeout_s = tmp_path / "phone.csv", 30
+    phone = LoopbackDevice(tmp_path / "phone").__enter__()
+    argv = ["profile", "--adb", phone.address, "--benchmark-model", str(binary), "--sample", "6", "--runs", "5",
+            "--warmup", "1", "--seconds", "0.05", "--timeout", str(timeout_s), "--lut", str(lut)]  # fmt: skip
+    killed, done = {}, threading.Event()
+
+    def kill_after_the_first_row():
+        while not (lut.is_file() and lut.read_text().count("\n") >= 2):  # the header and a row
+            if done.wait(0.02):
+                return
+        killed["wall_s"], killed["cpu_s"] = time.perf_counter(), time.process_time()
+        phone.close()  # the listening socket and the open connection
+
+    threading.Thread(target=kill_after_the_first_row, daemon=True).start()
+    try:
+        code = main(argv)
+        wall_s, cpu_s = time.perf_counter() - killed["wall_s"], time.process_time() - killed["cpu_s"]
+    finally:
+        done.set()
+        phone.close()
+    err = capsys.readouterr().err.strip()
+    kept = open_lut(lut).table()
+    assert code == 2 and "\n" not in err and 1 <= len(kept) < 6
+    assert re.search(r"failed \((ConnectionAbortedError: the device closed the connection|BrokenPipeError|"
+                     r"ConnectionResetError).*3 attempts to reconnect over 3.5 s failed", err), err  # fmt: skip
+    assert re.search(rf"; {len(kept)} measured kernel\(s\) kept in {re.escape(str(lut))} \({6 - len(kept)} of 6 to "
+                     r"go\): run the same command again to resume$", err), err  # fmt: skip
+    assert wall_s < timeout_s and cpu_s < 0.5 * wall_s, (wall_s, cpu_s)  # loose: the machine may be busy
+    with LoopbackDevice(tmp_path / "phone", port=phone.port):  # the phone is back, at the same address
+        assert main(argv) == 0
+    table = open_lut(lut).table().set_index("key")
+    assert len(table) == 6 and table.loc[list(kept.key), "measured_at"].tolist() == kept.measured_at.tolist()
