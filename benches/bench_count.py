@@ -79,7 +79,7 @@ def main(argv=None) -> int:
         try:
             theirs = timed(lambda: onnx_tool_profile(path), args.repeats)
         except ImportError:
-            print("onnx-tool not installed (pip install onnx-tool): no comparison")
+            print("onnx-tool not installed (the bench extra: pip install '.[bench]'): no comparison")
             theirs = None
         if theirs:
             print(f"onnx-tool load+shape_infer+profile     {summary(theirs)}")

@@ -7,19 +7,29 @@ Every call has a timeout; ``shell`` recovers the exit status that the legacy she
 carry; every failure is a one-line ``DeviceError`` naming the device and what to do. A TCP link the phone
 closes fails the call at once (adb-shell would poll the closed socket until the timeout), and
 ``reconnect`` tries again a few times within seconds (``RECONNECT_DELAYS_S``).
+
+What the device says is not trusted: ``fingerprint`` drops control characters from its values, and
+``safe_name`` makes a serial or model name one harmless file-name component. The generated key is
+written 0600 (whole or not at all, ``roofline.files.atomic_write``) in a folder made 0700 (``private_dir``).
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import os
+import re
+import tempfile
 import time
+import unicodedata
 from pathlib import Path
 
 from roofline.errors import RooflineError
+from roofline.files import atomic_write, fsync_dir
 
-__all__ = ["Device", "DeviceError", "DeviceGoneError", "UnauthorizedError", "adb_key", "fingerprint",
-           "RECONNECT_DELAYS_S", "CONNECT_TIMEOUT_S"]  # fmt: skip
+__all__ = ["Device", "DeviceError", "DeviceGoneError", "UnauthorizedError", "adb_key", "fingerprint", "safe_name",
+           "printable", "private_dir", "RECONNECT_DELAYS_S", "CONNECT_TIMEOUT_S"]  # fmt: skip
 
 _STATUS = "__roofline_status="
 #: pauses before each attempt to reconnect after a dropped link (seconds): a phone back within a few
@@ -43,19 +53,94 @@ class DeviceGoneError(DeviceError):
 
 def adb_key(path=None) -> Path:
     """The private key to authenticate with: ``path``, else ``~/.android/adbkey`` if present, else the
-    roofline key (generated on first use)."""
+    roofline key, ``$ROOFLINE_ADB_KEY`` or ``~/.config/roofline/adbkey`` (generated on first use: 0600, in a
+    folder created 0700; its ``.pub`` 0644)."""
     if path:
         return Path(path).expanduser()
     user = Path.home() / ".android" / "adbkey"
     if user.is_file():
         return user
-    own = Path(os.environ.get("ROOFLINE_ADB_KEY", Path.home() / ".config" / "roofline" / "adbkey")).expanduser()
+    own = Path(os.environ.get("ROOFLINE_ADB_KEY") or Path.home() / ".config" / "roofline" / "adbkey").expanduser()
     if not own.is_file():
-        from adb_shell.auth.keygen import keygen
-
-        own.parent.mkdir(parents=True, exist_ok=True)
-        keygen(str(own))
+        _generate_key(own)
+    elif own.stat().st_mode & 0o077:  # written 0644 by an older roofline: readable by others
+        try:
+            own.chmod(0o600)
+        except OSError:  # not ours to change
+            pass
+    if not Path(f"{own}.pub").is_file():
+        _write_public_key(own)
     return own
+
+
+def _generate_key(own: Path) -> None:
+    """A new RSA key at ``own``, never readable by others: made in a private temporary folder (0700),
+    set 0600, fsynced, then linked into place (a key another process made meanwhile is kept)."""
+    from adb_shell.auth.keygen import keygen
+
+    private_dir(own.parent)
+    with tempfile.TemporaryDirectory(dir=own.parent, prefix=".adbkey.") as tmp:  # mkdtemp: 0700
+        key = Path(tmp) / "adbkey"
+        keygen(str(key))
+        key.chmod(0o600)
+        with open(key, "rb") as f:
+            os.fsync(f.fileno())
+        try:
+            os.link(key, own)  # fails if another process got there first: keep its key
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links
+            os.replace(key, own)
+    fsync_dir(own.parent)
+    _write_public_key(own)
+
+
+def _write_public_key(own: Path) -> None:
+    """``own.pub`` in Android's format, derived from the private key (so the pair always matches)."""
+    from adb_shell.auth.keygen import encode_pubkey, get_user_info
+
+    atomic_write(Path(f"{own}.pub"), base64.b64encode(encode_pubkey(str(own))) + get_user_info().encode(), 0o644)
+
+
+def private_dir(path) -> Path:
+    """Create the folder ``path`` and its missing parents, each readable by this user only (0700); a
+    folder that exists already (such as the user's own ``~/.android``) is left as it is."""
+    path, missing = Path(path), []
+    folder = path
+    while not folder.is_dir() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:  # made meanwhile by another process: not ours to change
+            continue
+        folder.chmod(0o700)  # the umask can only have taken bits away; this restores exactly 0700
+    return path
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text, limit: int = 64) -> str:
+    """A device-supplied string (a serial, a model name) as one harmless file-name component: only
+    ``[A-Za-z0-9._-]``, not starting or ending with ``.``, ``_`` or ``-``, at most ``limit`` characters
+    (at least 17), never empty, ``.`` or ``..``. A string that is already such a name comes back as it
+    is ("R58M123ABC"); any other is cleaned and ends in 8 hex digits of its hash, so two strings never
+    share a name: "../../escaped" -> "escaped-<hash>", "192.168.1.20:5555" -> "192.168.1.20_5555-<hash>"."""
+    text = str(text)
+    clean = _UNSAFE.sub("_", text).strip("._-")
+    if clean and clean == text and len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{clean[: max(limit, 17) - 9].rstrip('._-')}-{digest}" if clean else f"device-{digest}"
+
+
+def printable(text, limit: int | None = None) -> str:
+    """``text`` without control, format or line-separator characters (a device's terminal escapes,
+    carriage returns, bidirectional overrides), cut to ``limit`` characters: safe to show in one line."""
+    text = "".join(c for c in str(text) if unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp"))
+    return text[:limit] if limit is not None else text
 
 
 class Device:
@@ -175,10 +260,11 @@ class Device:
         timeout = timeout_s or self.timeout_s
         wrapped = f"({command}\n); echo {_STATUS}$?"  # a subshell: `exit` in the command cannot skip the echo
         options = {"read_timeout_s": timeout, "timeout_s": timeout, "transport_timeout_s": timeout}
-        out = self._call(f"`{command[:60]}`", lambda: self._adb.shell(wrapped, **options))
+        out = self._call(f"`{printable(command, 60)}`", lambda: self._adb.shell(wrapped, **options))
         text, marker, status = out.rpartition(_STATUS)
         if not marker or not status.strip().isdigit():
-            raise DeviceGoneError(f"device {self.name}: `{command[:60]}` ended without an exit status (cut off)")
+            raise DeviceGoneError(f"device {self.name}: `{printable(command, 60)}` ended without an exit status "
+                                  "(cut off)")  # fmt: skip
         return int(status.strip()), text
 
     def shell(self, command: str, timeout_s: float | None = None) -> str:
@@ -186,7 +272,8 @@ class Device:
         status, out = self.run(command, timeout_s)
         if status != 0:
             last = next((line for line in reversed(out.strip().splitlines()) if line.strip()), "")
-            raise DeviceError(f"device {self.name}: `{command[:60]}` exited with status {status}: {last[:200]}")
+            raise DeviceError(f"device {self.name}: `{printable(command, 60)}` exited with status {status}: "
+                              f"{printable(last, 200)}")  # fmt: skip
         return out
 
     def push(self, local, remote: str, timeout_s: float | None = None) -> None:
@@ -228,7 +315,7 @@ def _closing_tcp_transport():
 
 def _one_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+    return f"{type(exc).__name__}: {printable(text[0], 200)}" if text else type(exc).__name__
 
 
 _FINGERPRINT = r"""
@@ -247,10 +334,10 @@ def fingerprint(device: Device) -> dict:
     """Model, SoC/board, Android version, CPU cores and their max frequencies, governor, and the
     hottest thermal zone (where readable)."""
     values = {}
-    for line in device.shell(_FINGERPRINT).splitlines():
+    for line in device.shell(_FINGERPRINT).split("\n"):  # not splitlines: a "\r" in a value does not end it
         key, sep, value = line.partition("=")
-        if sep:
-            values[key.strip()] = value.strip()
+        if sep:  # the device's words: no terminal escapes or control characters, bounded
+            values[key.strip()] = printable(value, 1000).strip()
     freqs = sorted({int(f) // 1000 for f in values.get("max_freq_khz", "").split() if f.isdigit()}, reverse=True)
     temps = [int(t) for t in values.get("thermal_mc", "").split() if t.lstrip("-").isdigit()]
     prop = {k.removeprefix("prop."): v for k, v in values.items() if k.startswith("prop.") and v}

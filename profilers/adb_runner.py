@@ -6,6 +6,10 @@ device's serial number. Each model is pushed under a content hash, run with the 
 affinity (``taskset``), delegate and op profiling, parsed, and removed. A connection that drops is
 retried once (reconnect, push again, run again); a second failure, or a device that does not take a
 connection again within seconds (``Device.reconnect``), is a one-line ``DeviceGoneError``.
+
+Every word of a device command that comes from the user or the device (the work folder, file names) is
+quoted for the device's shell; ``threads``, ``affinity`` and ``workdir`` are checked first. The
+remembered paths are written atomically; a cut or corrupt ``devices.json`` is ignored with a warning.
 """
 
 from __future__ import annotations
@@ -13,14 +17,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shlex
+import sys
 import tempfile
 from pathlib import Path
 
 from profilers import register_runner
-from profilers.adb import Device, DeviceError, DeviceGoneError, fingerprint
+from profilers.adb import Device, DeviceError, DeviceGoneError, fingerprint, printable, private_dir
 from profilers.benchmark_output import parse_op_profile, parse_summary
 from profilers.onnxruntime_runner import Measurement
 from profilers.stats import NOISY_SPREAD, Stats
+from roofline.errors import InvalidParameterError, check_choice
+from roofline.files import atomic_write
 
 __all__ = ["AdbRunner", "DELEGATES", "remembered_binary"]
 
@@ -40,17 +49,35 @@ def _config() -> Path:
     return Path(os.environ.get("ROOFLINE_CONFIG", Path.home() / ".config" / "roofline")).expanduser() / "devices.json"
 
 
+def _known(config: Path) -> dict[str, str]:
+    """The remembered binaries; a file that is cut off or not such a mapping counts as empty, with a
+    warning on stderr (losing remembered paths costs one ``--benchmark-model``; the file is rewritten
+    when one is next given)."""
+    if not config.is_file():
+        return {}
+    try:
+        known = json.loads(config.read_text(encoding="utf-8"))
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        known = None
+    if not isinstance(known, dict):
+        print(f"roofline: warning: {config} is not a JSON mapping of device serials to benchmark_model paths "
+              "(cut off or edited?): ignoring it; pass --benchmark-model PATH again", file=sys.stderr)  # fmt: skip
+        return {}
+    return {k: v for k, v in known.items() if isinstance(v, str)}
+
+
 def remembered_binary(serial: str, path=None) -> Path:
     """The local ``benchmark_model`` for a device: ``path`` (then remembered), else the remembered one."""
     config = _config()
-    known = json.loads(config.read_text()) if config.is_file() else {}
+    known = _known(config)
     if path is not None:
         path = Path(path).expanduser().resolve()
         if not path.is_file():
             raise DeviceError(f"benchmark_model binary {str(path)!r} does not exist; {_WHERE_TO_GET}")
-        known[serial] = str(path)
-        config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
+        if known.get(serial) != str(path):
+            known[serial] = str(path)
+            private_dir(config.parent)
+            atomic_write(config, json.dumps(known, indent=1, sort_keys=True) + "\n", mode=0o600)
         return path
     if serial not in known or not Path(known[serial]).is_file():
         raise DeviceError(f"no benchmark_model binary known for device {serial}: {_WHERE_TO_GET}")
@@ -71,13 +98,16 @@ class AdbRunner:
     def __init__(self, address: str | None = None, serial: str | None = None, benchmark_model=None,
                  threads: int = 1, affinity: str | None = None, delegate: str = "xnnpack", key=None,
                  workdir: str = "/data/local/tmp/roofline", timeout_s: float = 120.0, retries: int = 1):  # fmt: skip
-        from roofline.errors import check_choice
-
         check_choice(delegate, DELEGATES, "delegate")
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
-        if affinity is not None and not all(c in "0123456789abcdefABCDEF" for c in affinity.removeprefix("0x")):
-            raise ValueError(f"affinity must be a hexadecimal CPU mask such as f0, got {affinity!r}")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise InvalidParameterError(f"the 'threads' parameter must be a whole number >= 1, got {threads!r}")
+        if affinity is not None and not (isinstance(affinity, str) and re.fullmatch(r"(0x)?[0-9a-fA-F]+", affinity)):
+            raise InvalidParameterError(f"the 'affinity' parameter must be a hexadecimal taskset CPU mask such as f0 "
+                                        f"(the big cores of most phones), got {affinity!r}")  # fmt: skip
+        if not (isinstance(workdir, str) and workdir.startswith("/") and workdir.strip("/")
+                and printable(workdir) == workdir):  # fmt: skip
+            raise InvalidParameterError(f"the 'workdir' parameter must be an absolute folder on the device, such as "
+                                        f"/data/local/tmp/roofline, got {workdir!r}")  # fmt: skip
         self.device = Device(address, serial, key=key, timeout_s=timeout_s)
         self.threads, self.affinity, self.delegate = threads, affinity, delegate
         self.workdir, self.retries = workdir.rstrip("/"), retries
@@ -100,10 +130,10 @@ class AdbRunner:
         binary = f"{self.workdir}/benchmark_model"
         if not self._binary_ready:
             local = remembered_binary(self.fingerprint()["serial"], self._binary_arg)
-            self.device.shell(f"mkdir -p {self.workdir}")
+            self.device.shell(f"mkdir -p {shlex.quote(self.workdir)}")
             if self.device.size(binary) != local.stat().st_size:
                 self.device.push(local, binary)
-            self.device.shell(f"chmod 755 {binary}")
+            self.device.shell(f"chmod 755 {shlex.quote(binary)}")
             self._binary_ready = True
         return binary
 
@@ -115,8 +145,8 @@ class AdbRunner:
                  *DELEGATES[self.delegate]]  # fmt: skip
         if profiling:
             flags.append("--enable_op_profiling=true")
-        prefix = f"taskset {self.affinity} " if self.affinity else ""
-        return prefix + " ".join([binary, *flags])
+        prefix = ["taskset", self.affinity] if self.affinity else []
+        return " ".join(shlex.quote(word) for word in [*prefix, binary, *flags])
 
     def run(self, model, profiling: bool = False, runs: int = 50, warmup: int = 5, min_secs: float = 1.0) -> str:
         """Push ``model`` (.tflite path or bytes), run ``benchmark_model`` on it, clean up; its stdout."""
@@ -130,7 +160,7 @@ class AdbRunner:
                     f.flush()
                     self.device.push(f.name, graph)
                 status, out = self.device.run(self._command(binary, graph, profiling, runs, warmup, min_secs))
-                self.device.run(f"rm -f {graph}")
+                self.device.run(f"rm -f {shlex.quote(graph)}")
                 break
             except DeviceGoneError as exc:
                 self._binary_ready = False
@@ -139,7 +169,7 @@ class AdbRunner:
                 self.device.reconnect(after=exc)
         if status != 0:
             last = next((ln for ln in reversed(out.strip().splitlines()) if ln.strip()), "(no output)")
-            raise DeviceError(f"benchmark_model failed on {self.device.name} (status {status}): {last[:200]}")
+            raise DeviceError(f"benchmark_model failed on {self.device.name} (status {status}): {printable(last, 200)}")
         return out
 
     def latency(self, model, min_repeats: int = 50, warmup: int = 5, max_seconds: float = 1.0, **_) -> Measurement:

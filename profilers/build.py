@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -164,6 +165,24 @@ class Drift:
                 f"(spread {self.spread:.1%}, threshold {DRIFT_THRESHOLD:.0%}): {verdict}")  # fmt: skip
 
 
+#: seconds between looks at keys that another builder of the same LUT is measuring
+CLAIM_POLL_S = 0.2
+
+
+def _measure(runner, key: str, tflite: bool, timing: str, measure_options: dict) -> dict:
+    """One LUT row: ``key`` measured now."""
+    model = tflite_kernel(key) if tflite else kernel_model(key)
+    nodes, reorder_in, reorder_out = 0, 0.0, 0.0
+    if timing == "kernel":
+        stats, nodes, reorder_in, reorder_out = kernel_stats(runner, model, **measure_options)
+    else:
+        stats = runner.latency(model, **measure_options).stats
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return {"key": key, "latency_ms": stats.median_ms, "p10_ms": stats.p10_ms, "p90_ms": stats.p90_ms,
+            "cv": round(stats.cv, 4), "repeats": stats.repeats, "noisy": stats.noisy, "nodes": nodes,
+            "reorder_in_ms": reorder_in, "reorder_out_ms": reorder_out, "measured_at": now}  # fmt: skip
+
+
 def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None = None, probe_every: int = 100,
               drift: Drift | None = None, **measure_options) -> Lut:  # fmt: skip
     """Measure every kernel key not yet in the LUT at ``path`` and append it (one durable row each).
@@ -180,6 +199,11 @@ def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None
     A probe kernel is timed before, every ``probe_every`` kernels and after the build; ``lut.drift``
     (a ``Drift``, or the one given, to follow a longer campaign) says whether the machine's speed
     moved more than ``DRIFT_THRESHOLD`` meanwhile: a busy machine is reported, not averaged away.
+
+    Builds of one LUT may run at once (several processes, or threads with their own runners): each
+    key is claimed under the table's lock before it is measured (``Lut.claim``), so every key is
+    measured once; a builder waits for the keys another live builder is measuring, and takes over
+    those of a builder that died.
     """
     from roofline.errors import InvalidParameterError, check_choice
 
@@ -206,22 +230,24 @@ def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None
         lut.drift.probe()
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task(f"measuring {len(todo)} kernels", total=len(todo))
-            for i, key in enumerate(todo, start=1):
-                model = tflite_kernel(key) if tflite else kernel_model(key)
-                nodes, reorder_in, reorder_out = 0, 0.0, 0.0
-                if timing == "kernel":
-                    stats, nodes, reorder_in, reorder_out = kernel_stats(runner, model, **measure_options)
-                else:
-                    stats = runner.latency(model, **measure_options).stats
-                now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-                lut.append([{"key": key, "latency_ms": stats.median_ms, "p10_ms": stats.p10_ms, "p90_ms": stats.p90_ms,
-                             "cv": round(stats.cv, 4), "repeats": stats.repeats, "noisy": stats.noisy,
-                             "nodes": nodes, "reorder_in_ms": reorder_in, "reorder_out_ms": reorder_out,
-                             "measured_at": now}])  # fmt: skip
-                bar.advance(task)
-                if i % probe_every == 0:
-                    lut.drift.probe()
-        if todo:
+            measured = 0
+            while todo:
+                waiting = []
+                for key in todo:  # each key claimed under the table's lock: builders at once share the work
+                    state = lut.claim(key)
+                    if state == "taken":
+                        waiting.append(key)
+                        continue
+                    if state == "ours":
+                        lut.append([_measure(runner, key, tflite, timing, measure_options)])
+                        measured += 1
+                        if measured % probe_every == 0:
+                            lut.drift.probe()
+                    bar.advance(task)
+                if waiting:  # another live builder measures them: wait for its rows (or its death)
+                    time.sleep(CLAIM_POLL_S)
+                todo = waiting
+        if measured:
             lut.drift.probe()
     except (DeviceGoneError, UnauthorizedError) as exc:  # the phone went away: say what is kept, how to go on
         done = lut.done()
@@ -229,4 +255,6 @@ def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None
         exc.args = (f"{exc}; {len(done)} measured kernel(s) kept in {lut.path} ({left} of {len(keys)} to go): "
                     "run the same command again to resume",)  # fmt: skip
         raise
+    finally:
+        lut.release()
     return lut

@@ -16,6 +16,7 @@ from profilers.build import fingerprint, kernel_stats
 from profilers.kernels import kernel_model
 from profilers.onnxruntime_runner import OrtRunner
 from roofline.devices import DeviceSpec, validate_spec
+from roofline.errors import InvalidParameterError
 
 __all__ = ["MICROBENCHMARKS", "profile_host"]
 
@@ -32,6 +33,9 @@ def profile_host(
     runner: OrtRunner | None = None, runs: int = 10, warmup: int = 3, name: str = "host"
 ) -> tuple[DeviceSpec, list[dict]]:
     """Measure the host's roofline; returns the spec (provenance "measured") and one row per benchmark."""
+    for parameter, value, low in (("runs", runs, 1), ("warmup", warmup, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InvalidParameterError(f"the {parameter!r} parameter must be a whole number >= {low}, got {value!r}")
     runner = runner or OrtRunner(threads=1)
     rows = []
     for key, what in MICROBENCHMARKS.items():

@@ -14,7 +14,7 @@ import numpy as np
 from profilers import register_runner
 from profilers.onnxruntime_runner import Measurement
 from profilers.stats import measure
-from roofline.errors import InvalidParameterError
+from roofline.errors import InvalidParameterError, check_threads
 
 __all__ = ["LiteRtRunner"]
 
@@ -45,8 +45,7 @@ class LiteRtRunner:
     """
 
     def __init__(self, threads: int = 1, xnnpack: bool = True):
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
+        check_threads(threads)
         self.threads, self.xnnpack = threads, bool(xnnpack)
 
     def _interpreter(self, model):

@@ -8,7 +8,8 @@ a ``getprop``. Its ``benchmark_model`` is whatever the client pushes; ``write_be
 a stand-in that runs the ``.tflite`` with LiteRT on the host and prints ``benchmark_model``'s output.
 
 Faults can be injected, each once: a connection dropped mid-push or mid-run, a stalled reply, a
-malformed packet; and the device can refuse to authorise unknown keys.
+malformed packet; and the device can refuse to authorise unknown keys. Its properties can be set
+(``props``), hostile ones included: ``getprop`` prints them literally.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import base64
 import os
 import queue
-import re
+import shlex
 import socket
 import struct
 import subprocess
@@ -91,10 +92,13 @@ class LoopbackDevice:
         port: 0 picks a free port (see ``address``).
         authorized_keys: adb public keys (file contents) accepted without a prompt.
         accept_new_keys: what the user does at the "Allow USB debugging?" prompt for other keys.
+        props: system properties to set or override (``getprop``), e.g. ``{"ro.serialno": "../../x"}``.
     """
 
-    def __init__(self, root, port: int = 0, authorized_keys=(), accept_new_keys: bool = True):
+    def __init__(self, root, port: int = 0, authorized_keys=(), accept_new_keys: bool = True,
+                 props: dict[str, str] | None = None):  # fmt: skip
         self.root = Path(root).resolve()
+        self.props = {**_PROPS, **(props or {})}
         (self.root / "data" / "local" / "tmp").mkdir(parents=True, exist_ok=True)
         self._write_getprop()
         self.keys = [decode_adb_pubkey(k if isinstance(k, bytes) else k.encode()) for k in authorized_keys]
@@ -152,8 +156,9 @@ class LoopbackDevice:
     def _write_getprop(self) -> None:
         bindir = self.root / "system" / "bin"
         bindir.mkdir(parents=True, exist_ok=True)
-        lines = "\n".join(f"{k}) echo '{v}' ;;" for k, v in _PROPS.items())
-        listing = "\n".join(f"echo '[{k}]: [{v}]'" for k, v in _PROPS.items())
+        q = shlex.quote  # a property is data, whatever it holds: printed, never run
+        lines = "\n".join(f"{q(k)}) printf '%s\\n' {q(v)} ;;" for k, v in self.props.items())
+        listing = "\n".join(f"printf '%s\\n' {q(f'[{k}]: [{v}]')}" for k, v in self.props.items())
         script = f'#!/bin/sh\nif [ -z "$1" ]; then\n{listing}\nexit 0\nfi\ncase "$1" in\n{lines}\n*) echo ;;\nesac\n'
         (bindir / "getprop").write_text(script)
         (bindir / "getprop").chmod(0o755)
@@ -197,8 +202,8 @@ class LoopbackDevice:
             return buf
 
         def banner() -> bytes:
-            props = ";".join(f"{k}={_PROPS[k]}" for k in ("ro.product.name", "ro.product.model", "ro.product.device")
-                             if k in _PROPS)  # fmt: skip
+            props = ";".join(f"{k}={self.props[k]}" for k in ("ro.product.name", "ro.product.model",
+                             "ro.product.device") if k in self.props)  # fmt: skip
             return f"device::{props};features=cmd\0".encode()
 
         try:
@@ -298,7 +303,7 @@ class LoopbackDevice:
         stall = self.faults.pop("stall", 0.0)
         if stall:
             threading.Event().wait(stall)
-        sandboxed = re.sub(r"(?<![\w/.])/(data|system)/", lambda m: f"{self.root}/{m.group(1)}/", command)
+        sandboxed = self._sandboxed(command)
         env = {**os.environ, "PATH": f"{self.root}/system/bin:{os.environ.get('PATH', '/usr/bin:/bin')}",
                "ANDROID_ROOT": str(self.root / "system")}  # fmt: skip
         drop = False
@@ -318,6 +323,26 @@ class LoopbackDevice:
         except (ConnectionError, OSError):
             return
         self._close(stream, send)
+
+    def _sandboxed(self, command: str) -> str:
+        """``command`` with its device paths moved into the sandbox: a ``/data/`` or ``/system/`` that
+        starts a shell word or follows its ``=`` (``--graph=/data/...``). A quoted string is one word, so
+        in ``'/data/x; touch /data/y'`` only the first path maps, as the sync service maps the same name."""
+        out, quote, i = [], None, 0
+        while i < len(command):
+            c, prev = command[i], command[i - 1] if i else " "
+            if c == "/" and command.startswith(("/data/", "/system/"), i):
+                starts = prev in (quote, "=") if quote else not (prev.isalnum() or prev in "_/.")
+                out.append(str(self.root) if starts else "")
+            elif c == "\\" and quote != "'":  # an escaped character is never a quote
+                out.append(command[i : i + 2])
+                i += 2
+                continue
+            elif c in "'\"" and quote in (None, c):
+                quote = None if quote else c
+            out.append(c)
+            i += 1
+        return "".join(out)
 
     def _sync(self, stream: _Stream, send, conn, state) -> None:
         buf = bytearray()

@@ -51,12 +51,11 @@ class OrtRunner:
     """
 
     def __init__(self, threads: int = 1, optimization: str = "all", execution_mode: str = "sequential"):
-        from roofline.errors import check_choice
+        from roofline.errors import check_choice, check_threads
 
         check_choice(optimization, OPT_LEVELS, "optimization")
         check_choice(execution_mode, ("sequential", "parallel"), "execution_mode")
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
+        check_threads(threads)
         self.threads, self.optimization, self.execution_mode = threads, optimization, execution_mode
 
     def _session(self, model, profile_prefix: str | None = None):

@@ -134,10 +134,11 @@ def write_public(table: pd.DataFrame, path: str | Path, layout: str = "long", id
         table = table.pivot_table(index=list(id_columns), columns="device", values="latency_ms", sort=False)
         table = table.reset_index()
         table.columns.name = None
-    tmp = path.with_name(path.name + ".tmp")
+    from roofline.files import atomic_path
+
     compression = {".xz": "xz", ".gz": "gzip"}.get(path.suffix)
-    table.to_csv(tmp, index=False, compression=compression, float_format="%.10g")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:  # a temporary file beside it, fsynced, renamed over it
+        table.to_csv(tmp, index=False, compression=compression, float_format="%.10g")
     return path
 
 

@@ -7,11 +7,15 @@ the shapes, and onnxruntime still runs the model.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from roofline.blocks import decode, expand, mid_channels, se_channels, widen
+from roofline.checks import MAX_TENSOR_ELEMS
+from roofline.errors import InvalidParameterError, ShapeError, check_choice, did_you_mean
 
 __all__ = ["GraphBuilder", "NetworkBuilder", "build_network", "OPSET"]
 
@@ -23,8 +27,14 @@ class GraphBuilder:
     """Append layers to an NCHW graph; each method returns the name of the tensor it writes."""
 
     def __init__(self, name: str, input_shape: tuple[int, ...], weights: str = "light", seed: int = 0):
-        if weights not in _WEIGHTS:
-            raise ValueError(f"the 'weights' parameter must be one of {list(_WEIGHTS)}, got {weights!r}")
+        check_choice(weights, _WEIGHTS, "weights")
+        if (
+            not isinstance(input_shape, (tuple, list))
+            or not input_shape
+            or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 1 <= d <= MAX_TENSOR_ELEMS
+                   for d in input_shape)
+        ):  # fmt: skip
+            raise ShapeError(f"the input shape must be positive whole numbers up to 2**34, got {input_shape!r}")
         self.name, self.weights = name, weights
         self.rng = np.random.default_rng(seed)
         self.nodes: list[onnx.NodeProto] = []
@@ -40,6 +50,11 @@ class GraphBuilder:
 
     def node(self, op: str, inputs: list[str], shape: tuple[int, ...], name: str | None = None, **attrs) -> str:
         name = name or self._name(op.lower())
+        if any(d <= 0 for d in shape):
+            raise ShapeError(
+                f"{op} layer {name!r} would have output shape {'x'.join(map(str, shape))}: the input "
+                f"({'x'.join(map(str, self.shapes['input']))}) is too small for this network"
+            )
         out = f"{name}_out"
         self.nodes.append(helper.make_node(op, inputs, [out], name=name, **attrs))
         self.shapes[out] = tuple(shape)
@@ -105,7 +120,8 @@ class GraphBuilder:
             return self.node("Mul", [x, self.node("Sigmoid", [x], shape)], shape)
         if act == "gelu":
             return self._gelu(x)
-        raise ValueError(f"unknown activation {act!r}; known: relu, relu6, hswish, hsigmoid, sigmoid, swish, gelu")
+        known = ["relu", "relu6", "hswish", "hsigmoid", "sigmoid", "swish", "gelu"]
+        raise InvalidParameterError(f"unknown activation {act!r}; known: {', '.join(known)}{did_you_mean(act, known)}")
 
     def _gelu(self, x: str) -> str:
         # erf form, as exporters write it for opset < 20: x * 0.5 * (1 + erf(x / sqrt(2)))
@@ -257,6 +273,12 @@ def build_network(spec, resolution: int, width: float = 1.0, name: str = "networ
                   seed: int = 0) -> onnx.ModelProto:  # fmt: skip
     """Build a network spec (a string or decoded blocks) as an ``onnx.ModelProto``."""
     blocks = decode(spec) if isinstance(spec, str) else list(spec)
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or not 1 <= resolution <= 1 << 16:
+        raise InvalidParameterError(
+            f"the 'resolution' parameter must be a whole number from 1 to 65536, got {resolution!r}"
+        )
+    if isinstance(width, bool) or not isinstance(width, numbers.Real) or not 0 < width <= 64:
+        raise InvalidParameterError(f"the 'width' parameter must be a number in (0, 64], got {width!r}")
     b = NetworkBuilder(name, (1, 3, resolution, resolution), weights, seed)
     x = b.input
     for block in expand(widen(blocks, width)):

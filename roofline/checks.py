@@ -103,6 +103,7 @@ def _check_node(node: Node) -> None:
         if not isinstance(group, int) or group < 1:
             _fail(node, f"group must be a positive integer, got {group!r}")
         kernel = node.attr("kernel_shape")
+        kernel = [kernel] if isinstance(kernel, int) else kernel  # a scalar stored as INT, not INTS
         if kernel is not None and tuple(kernel) != tuple(w[2:]):
             _fail(node, f"kernel_shape {list(kernel)} contradicts weight {wname!r} of shape {'x'.join(map(str, w))}")
         if op == "ConvTranspose":

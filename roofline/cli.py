@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
+import traceback
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +19,7 @@ from rich.table import Table
 from roofline.count import count, totals
 from roofline.devices import device_table, load_device
 from roofline.dtypes import PRECISION_BYTES
-from roofline.errors import InvalidParameterError, RooflineError
+from roofline.errors import CommandLineError, InvalidParameterError, RooflineError
 from roofline.fuse import FUSE_MODES
 from roofline.simulate import predict
 
@@ -33,7 +35,8 @@ def _si(x: float, unit: str = "") -> str:
 
 
 def _console() -> Console:
-    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    # no markup: names from model files, specs and phones are printed as they are, never interpreted
+    return Console(width=None if sys.stdout.isatty() else 200, highlight=False, markup=False)
 
 
 def _shapes(items: list[str]) -> dict[str, tuple[int, ...] | int]:
@@ -48,6 +51,14 @@ def _shapes(items: list[str]) -> dict[str, tuple[int, ...] | int]:
         if not sep or not name or not values:
             raise InvalidParameterError(
                 f"--input-shape {item!r}: expected NAME=1x3x224x224 (an input) or NAME=N (a symbolic dimension)"
+            )
+        from roofline.checks import MAX_TENSOR_ELEMS  # here: this function is the only user in this module
+
+        bad = [v for v in values if not 1 <= v <= MAX_TENSOR_ELEMS]
+        if bad:
+            raise InvalidParameterError(
+                f"--input-shape {item!r}: every size must be a whole number from 1 to 2**34, got {bad[0]}"
+                + (" (a tensor without elements has nothing to count)" if bad[0] == 0 else "")
             )
         out[name] = values if len(values) > 1 or "x" in dims else values[0]
     return out
@@ -129,7 +140,7 @@ def _cmd_count(args) -> int:
         console.print(f"{len(sparse)} layers have sparse weights ({sparse['sparsity'].mean():.0%} of their weight "
                       "elements not stored, on average): counted dense, as the runtime executes them")  # fmt: skip
     if table.attrs["unknown_ops"]:
-        console.print(f"[bold]unknown ops (no MACs counted):[/] {', '.join(table.attrs['unknown_ops'])}")
+        console.print(f"unknown ops (no MACs counted): {', '.join(table.attrs['unknown_ops'])}", style="bold")
     if args.csv:
         console.print(f"wrote {args.csv}")
     return 0
@@ -199,7 +210,7 @@ def _cmd_devices(args) -> int:
     console = _console()
     if args.name:
         d = load_device(args.name)
-        console.print(f"[bold]{d.display_name}[/] ({d.name}) - {d.kind}, provenance {d.provenance}")
+        console.print(f"{d.display_name} ({d.name}) - {d.kind}, provenance {d.provenance}", style="bold")
         if _per_kind(d):
             console.print(f"  {d.default_precision}: the latency model fitted per layer kind (no single ridge point):")
             fits = Table()
@@ -277,8 +288,63 @@ def _cmd_default(args) -> int:
     return code
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose every error is one line: a CommandLineError that says where the help is.
+
+    Its subparsers are of the same class (``add_subparsers`` makes them so), hence every command's too.
+    """
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str):
+        prog = self.prog
+        commands = next((a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)), {})
+        command = next((t for t in getattr(self, "_argv", []) if not t.startswith("-")), None)
+        if command in commands:  # an unrecognized argument of a command is found by the top parser
+            prog = commands[command].prog
+        raise CommandLineError(f"{message} (see {prog} --help)")
+
+
+def _number_type(kind: type, low: float, strict: bool, what: str):
+    """An argparse ``type`` that takes a finite ``kind`` above ``low`` (``strict``) or from ``low`` on."""
+
+    def parse(text: str):
+        try:
+            x = kind(text)
+        except ValueError:
+            x = None
+        if x is None or not math.isfinite(x) or (x <= low if strict else x < low):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return x
+
+    parse.__name__ = what
+    return parse
+
+
+positive_int = _number_type(int, 1, False, "a whole number >= 1")
+count_int = _number_type(int, 0, False, "a whole number >= 0")
+positive_float = _number_type(float, 0.0, True, "a positive number")
+nonnegative_float = _number_type(float, 0.0, False, "a number >= 0")
+
+
+def figure_path(text: str) -> str:
+    """An argparse ``type``: a path whose suffix (if any) names a format matplotlib writes."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    suffix = Path(text).suffix.lower().lstrip(".")
+    if not text or (suffix and suffix not in formats):
+        raise argparse.ArgumentTypeError(f"expected a figure file (.{', .'.join(formats)}), got {text!r}")
+    return text
+
+
+_DEBUG_HELP = "on an error, show the full traceback instead of one line (or set ROOFLINE_DEBUG=1)"
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="roofline",
         description="Per-layer MACs and bytes of ONNX and TFLite models, and their roofline latency on mobile and edge "
         "devices. "
@@ -286,6 +352,7 @@ def _parser() -> argparse.ArgumentParser:
         "(a PNG, a CSV and a table in ./roofline-out).",
     )
     p.set_defaults(func=_cmd_default)
+    p.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     sub = p.add_subparsers(title="commands", metavar="COMMAND")
     dtypes = sorted(PRECISION_BYTES)
 
@@ -318,7 +385,7 @@ def _parser() -> argparse.ArgumentParser:
     report_unknown_arg(c)
     c.add_argument("--csv", metavar="FILE", help="also write the full layer table as CSV")
     c.add_argument(
-        "--top", type=int, metavar="N", help="show only the N layers with the most MACs (or bytes, see --sort)"
+        "--top", type=positive_int, metavar="N", help="show only the N layers with the most MACs (or bytes, see --sort)"
     )
     c.add_argument("--sort", choices=("macs", "bytes"), default="macs", help="what --top ranks by")
     c.set_defaults(func=_cmd_count)
@@ -332,7 +399,8 @@ def _parser() -> argparse.ArgumentParser:
         help="a built-in device name or a spec .yaml; repeatable (default: every built-in device)",
     )
     pr.add_argument("--precision", choices=dtypes, help="precision on every device (default: each device's own)")
-    pr.add_argument("--layers", type=int, default=0, metavar="N", help="also show the N slowest layers per device")
+    pr.add_argument("--layers", type=count_int, default=0, metavar="N",
+                    help="also show the N slowest layers per device")  # fmt: skip
     pr.add_argument("--csv", metavar="FILE", help="also write the per-device totals as CSV")
     report_unknown_arg(pr)
     pr.set_defaults(func=_cmd_predict)
@@ -346,19 +414,39 @@ def _parser() -> argparse.ArgumentParser:
     cli_sweep.add_commands(sub)
     cli_measure.add_commands(sub)
     cli_search.add_commands(sub)
+    # --debug after a command too; SUPPRESS: a command that was not given it keeps the global one's value
+    for command in {id(c): c for c in sub.choices.values()}.values():
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
     return p
 
 
+def _message(exc: BaseException) -> str:
+    """The error as one line: what went wrong, naming the file or option."""
+    if isinstance(exc, OSError) and not isinstance(exc, RooflineError):
+        text = f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+    else:
+        text = str(exc)
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip()) or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``roofline`` console script; returns the exit code."""
-    args = _parser().parse_args(argv)
+    """Entry point of the ``roofline`` console script; returns the exit code.
+
+    Every error a user can cause (a RooflineError, among them a bad command line, or an OSError) is one
+    line on stderr and exit code 2; ``--debug`` or ROOFLINE_DEBUG=1 shows its traceback instead. Anything
+    else is a bug, and keeps its traceback.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = os.environ.get("ROOFLINE_DEBUG", "").strip() not in ("", "0") or "--debug" in argv
     try:
+        args = _parser().parse_args(argv)
+        debug = debug or getattr(args, "debug", False)
         return args.func(args)
-    except RooflineError as exc:
-        print(f"roofline: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"roofline: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+    except (RooflineError, OSError) as exc:
+        if debug:
+            traceback.print_exc()
+        else:
+            print(f"roofline: error: {_message(exc)}", file=sys.stderr)
         return 2
 
 

@@ -77,6 +77,7 @@ def _kernel_keys(args, models: dict, style: str) -> dict[str, str]:
 
 def cmd_profile_device(args) -> int:
     """A phone's LUT: the structured kernels of models, the zoo or a sample, as TFLite, on the device."""
+    from profilers.adb import safe_name
     from profilers.adb_runner import AdbRunner
     from profilers.build import build_lut
     from roofline import zoo
@@ -93,7 +94,7 @@ def cmd_profile_device(args) -> int:
         console.print(f"device {runner.device.name}: {fp['device_model']} ({fp['soc']}), Android {fp['android']}, "
                       f"{fp['cpu_count']} cores {fp['cpu_max_freqs_mhz']} MHz, governor {fp['governor']}")  # fmt: skip
         keys = _kernel_keys(args, models, "structured")
-        lut_path = args.lut or f"{DEFAULT_OUT}/{fp['serial']}_{args.precision}_lut.csv"
+        lut_path = args.lut or f"{DEFAULT_OUT}/{safe_name(fp['serial'])}_{args.precision}_lut.csv"
         lut = build_lut(keys, lut_path, runner=runner, min_repeats=args.runs, warmup=args.warmup,
                         max_seconds=args.seconds)  # fmt: skip
     finally:
@@ -216,13 +217,15 @@ def cmd_validate(args) -> int:
 
 
 def add_commands(sub) -> None:
+    from roofline.cli import count_int, figure_path, positive_float, positive_int
+
     def runner_args(sp):
-        sp.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+        sp.add_argument("--threads", type=positive_int, default=1, help="intra-op threads (default 1)")
 
     def kernel_args(sp):
         sp.add_argument("--lut", default=DEFAULT_LUT, help=f"the LUT (CSV, default {DEFAULT_LUT}), resumed")
-        sp.add_argument("--runs", type=int, default=30, help="timed runs per kernel (default 30)")
-        sp.add_argument("--warmup", type=int, default=10, help="warm-up runs per kernel (default 10)")
+        sp.add_argument("--runs", type=positive_int, default=30, help="timed runs per kernel (default 30)")
+        sp.add_argument("--warmup", type=count_int, default=10, help="warm-up runs per kernel (default 10)")
 
     p = sub.add_parser("profile", help="host: this machine's roofline (a spec); --adb/--usb: a phone's kernel LUT")
     p.add_argument("targets", nargs="*", default=["host"], help="`host`, or with --adb/--usb: models")
@@ -233,13 +236,14 @@ def add_commands(sub) -> None:
     p.add_argument("--affinity", metavar="MASK", help="taskset CPU mask on the phone, e.g. f0 for the big cores")
     p.add_argument("--delegate", choices=("xnnpack", "none", "gpu", "nnapi", "hexagon"), default="xnnpack")
     p.add_argument("--zoo", action="store_true", help="every zoo network's kernels")
-    p.add_argument("--sample", type=int, default=0, help="N random conv/FC configurations")
+    p.add_argument("--sample", type=count_int, default=0, help="N random conv/FC configurations")
     p.add_argument("--precision", choices=("fp32", "int8"), default="int8", help="phone kernels (default int8)")
     p.add_argument("--lut", help=f"the phone's LUT (default {DEFAULT_OUT}/<serial>_<precision>_lut.csv)")
-    p.add_argument("--runs", type=int, default=50, help="benchmark_model --num_runs per kernel (default 50)")
-    p.add_argument("--warmup", type=int, default=5, help="benchmark_model --warmup_runs (default 5)")
-    p.add_argument("--seconds", type=float, default=1.0, help="benchmark_model --min_secs per kernel (default 1)")
-    p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+    p.add_argument("--runs", type=positive_int, default=50, help="benchmark_model --num_runs per kernel (default 50)")
+    p.add_argument("--warmup", type=count_int, default=5, help="benchmark_model --warmup_runs (default 5)")
+    p.add_argument("--seconds", type=positive_float, default=1.0,
+                   help="benchmark_model --min_secs per kernel (default 1)")  # fmt: skip
+    p.add_argument("--timeout", type=positive_float, default=120.0, metavar="SECONDS",
                    help="longest wait for one adb call, such as a kernel's run, before the phone counts as gone "
                    "(default 120)")  # fmt: skip
     runner_args(p)
@@ -249,7 +253,9 @@ def add_commands(sub) -> None:
     lut.add_argument("action", choices=("build",))
     lut.add_argument("models", nargs="*", help="zoo names, ONNX (.onnx) or TFLite (.tflite) files")
     lut.add_argument("--zoo", action="store_true", help="every zoo network")
-    lut.add_argument("--sample", type=int, default=0, help="add N random conv/FC configurations (structured keys)")
+    lut.add_argument(
+        "--sample", type=count_int, default=0, help="add N random conv/FC configurations (structured keys)"
+    )
     lut.add_argument("--runtime", choices=("onnxruntime", "litert"), default="onnxruntime",
                      help="litert: structured kernels written as TFLite, timed whole")  # fmt: skip
     lut.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="int8: LiteRT only")
@@ -281,7 +287,7 @@ def add_commands(sub) -> None:
     v.add_argument("--device", default="host", help="where to measure (only 'host')")
     v.add_argument("--spec", help="the measured host spec for the raw roofline (default: profile now)")
     v.add_argument("--out-dir", default=DEFAULT_OUT, help=f"where the CSV and plot go (default ./{DEFAULT_OUT})")
-    v.add_argument("-o", "--output", help="the scatter plot's path")
+    v.add_argument("-o", "--output", type=figure_path, help="the scatter plot's path")
     kernel_args(v)
     runner_args(v)
     report_unknown_arg(v)

@@ -1,5 +1,6 @@
 """``roofline search``: a latency-aware search over a space, on one or more devices, with every output
-written to a folder (results.csv as it goes, so that ``--resume`` continues an interrupted run)."""
+written to a folder (results.csv as it goes, whole fsynced lines, so that ``--resume`` continues an
+interrupted run; the other files replaced atomically)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pandas as pd
 from roofline import zoo
 from roofline.errors import InvalidParameterError
 from roofline.fasteval import Evaluator
+from roofline.files import atomic_write, read_json
 from roofline.objectives import Reward
-from roofline.search import STRATEGIES, pareto_front, search
+from roofline.search import STRATEGIES, ResultsError, append_results, pareto_front, parse_genes, read_results, search
 from roofline.space import ScalingSpace, UibSpace
 
 DEFAULT_DEVICES = ["pixel6_cpu", "pixel8_edgetpu"]  # the MobileNetV4 paper's low and high ridge points
@@ -55,19 +57,24 @@ def _meta(args, reward: Reward) -> dict:
     return {"space": args.space, "strategy": args.strategy, "seed": args.seed, **reward.describe()}
 
 
-def _known(out: Path, meta: dict, resume: bool) -> pd.DataFrame | None:
+def _known(out: Path, meta: dict, resume: bool, space, reward: Reward) -> pd.DataFrame | None:
+    """The earlier run's rows in ``out`` (``--resume``), checked against this search's settings."""
     results, saved = out / "results.csv", out / "search.json"
     if not results.exists():
         return None
     if not resume:
         raise InvalidParameterError(f"{results} exists: pass --resume to continue that search, or another --out-dir")
-    old = json.loads(saved.read_text()) if saved.exists() else {}
+    if not saved.exists():
+        raise ResultsError(f"cannot resume {results}: {saved.name} beside it is missing (which search wrote it?)")
+    old = read_json(saved, ResultsError, f"cannot resume: {saved}")
+    if not isinstance(old, dict):
+        raise ResultsError(f"cannot resume: {saved} holds a JSON {type(old).__name__}, not an object")
     changed = [k for k in meta if old.get(k) != meta[k]]
     if changed:
         raise InvalidParameterError(
             f"cannot resume {results}: {', '.join(f'{k} was {old.get(k)!r}, now {meta[k]!r}' for k in changed)}"
         )
-    return pd.read_csv(results)
+    return read_results(results, space, [c for c, _ in reward.objectives])
 
 
 def _csv_rows(rows) -> pd.DataFrame:
@@ -89,9 +96,9 @@ def cmd_search(args) -> int:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = _meta(args, reward)
-    known = _known(out, meta, args.resume)
-    (out / "search.json").write_text(json.dumps(meta, indent=2))
-    n_known = 0 if known is None else len(known)
+    known = _known(out, meta, args.resume, space, reward)
+    atomic_write(out / "search.json", json.dumps(meta, indent=2))
+    known_genes = set() if known is None else {parse_genes(g) for g in known["genes"]}
     options = {"device": args.slim_device or ev.columns[0]} if args.strategy == "autoslim" else {}
     results = out / "results.csv"
     columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
@@ -99,9 +106,7 @@ def cmd_search(args) -> int:
         task = progress.add_task(f"{args.strategy} on {args.space}", total=min(args.budget, space.size))
 
         def on_rows(rows, fresh):
-            new = [r for r in rows if r["step"] >= n_known]
-            if new:
-                _csv_rows(new).to_csv(results, mode="a", header=not results.exists(), index=False)
+            append_results(results, [r for r in rows if r["genes"] not in known_genes])  # whole lines, fsynced
             progress.advance(task, len(rows))
 
         try:
@@ -119,7 +124,6 @@ def write_outputs(df: pd.DataFrame, reward: Reward, out: Path, console) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import onnx
     from rich.table import Table
 
     from roofline import plot
@@ -129,9 +133,8 @@ def write_outputs(df: pd.DataFrame, reward: Reward, out: Path, console) -> None:
     best = pd.Series(df.attrs["best"])
     proxy = reward.accuracy_source == "proxy"
     fronts = [pareto_front(df, latency=c).assign(device=c.split(":", 1)[1]) for c in reward.latency_columns]
-    _csv_rows(pd.concat(fronts).to_dict("records")).assign(accuracy_source=reward.accuracy_source).to_csv(
-        out / "pareto.csv", index=False
-    )
+    pareto = _csv_rows(pd.concat(fronts).to_dict("records")).assign(accuracy_source=reward.accuracy_source)
+    atomic_write(out / "pareto.csv", pareto.to_csv(index=False, lineterminator="\n"))
     fig, axes = plt.subplots(1, len(fronts), figsize=(6 * len(fronts), 4.5), layout="constrained", squeeze=False)
     for ax, column in zip(axes[0], reward.latency_columns):
         plot.plot_search(df, column, ax, picks={"best": best}, accuracy_source=reward.accuracy_source)
@@ -140,7 +143,7 @@ def write_outputs(df: pd.DataFrame, reward: Reward, out: Path, console) -> None:
     for key, value in {"roofline.spec": best["spec"], "roofline.resolution": str(int(best["resolution"])),
                        "roofline.accuracy_source": reward.describe()["accuracy_source"]}.items():  # fmt: skip
         model.metadata_props.add(key=key, value=value)
-    onnx.save(model, out / "best.onnx")
+    atomic_write(out / "best.onnx", model.SerializeToString())
     zoo_names = [n for n in zoo.list_models() if n.startswith("mnv4")]
     swept = sweep({"search best": model, **{n: n for n in zoo_names}}, reference="search best")
     plot.save(plot.plot_sweep(swept), out / "sweep.png")
@@ -156,8 +159,8 @@ def write_outputs(df: pd.DataFrame, reward: Reward, out: Path, console) -> None:
     over = [f"{c.split(':', 1)[1]} ({best[c] / t:.2f}x)" for c, t in zip(reward.latency_columns, reward.targets)
             if best[c] > t]  # fmt: skip
     if over:
-        console.print(f"[yellow]over target on {', '.join(over)}: the soft reward trades latency for accuracy, or "
-                      "the space cannot reach it (try --constraint hard or another space)[/yellow]")  # fmt: skip
+        console.print(f"over target on {', '.join(over)}: the soft reward trades latency for accuracy, or "
+                      "the space cannot reach it (try --constraint hard or another space)", style="yellow")  # fmt: skip
     label = "PROXY top-1 (fit to log MACs and log params, not a trained accuracy)" if proxy else "top-1"
     console.print(
         f"{label}: {best['accuracy']:.2f}%   reward {best['score']:.3f}   resolution {int(best['resolution'])}"
@@ -167,21 +170,26 @@ def write_outputs(df: pd.DataFrame, reward: Reward, out: Path, console) -> None:
 
 
 def add_commands(sub) -> None:
+    from roofline.cli import positive_float, positive_int
+    from roofline.dtypes import PRECISION_BYTES
+
     s = sub.add_parser("search", help="latency-aware search (MnasNet reward) over a UIB or scaling space")
     s.add_argument("--space", default="uib", help="uib (default) or scaling:<zoo network>, e.g. scaling:mobilenet_v2")
     s.add_argument("--device", action="append", metavar="NAME",
                    help=f"device name or spec .yaml; repeatable (default {' and '.join(DEFAULT_DEVICES)})")  # fmt: skip
-    s.add_argument("--target-ms", type=float, nargs="+", metavar="MS",
+    s.add_argument("--target-ms", type=positive_float, nargs="+", metavar="MS",
                    help="latency target(s): one for all devices or one per device (absolute devices only)")  # fmt: skip
     s.add_argument("--target-like", metavar="MODEL",
                    help=f"target: a zoo network's latency on each device (default {DEFAULT_TARGET_MODEL})")  # fmt: skip
     s.add_argument("--strategy", choices=sorted(STRATEGIES), default="evolution", help="default evolution")
-    s.add_argument("--budget", type=int, default=1000, help="candidates to evaluate (default 1000)")
+    s.add_argument("--budget", type=positive_int, default=1000, help="candidates to evaluate (default 1000)")
     s.add_argument("--seed", type=int, default=0, help="the same seed repeats the same search (default 0)")
     s.add_argument("--combine", choices=("geomean", "worst"), default="geomean",
                    help="reward over devices: geometric mean (default) or the worst device")  # fmt: skip
     s.add_argument("--constraint", choices=("soft", "hard"), default="soft", help="MnasNet soft (default) or hard")
-    s.add_argument("--precision", default="int8", help="weights and activations (default int8)")
+    s.add_argument(
+        "--precision", choices=sorted(PRECISION_BYTES), default="int8", help="weights and activations (default int8)"
+    )
     s.add_argument("--slim-device", help="autoslim: the device whose target slimming meets (default: the first)")
     s.add_argument("--out-dir", default="roofline-search", help="where results go (default ./roofline-search)")
     s.add_argument("--resume", action="store_true", help="continue the search whose results.csv is in --out-dir")

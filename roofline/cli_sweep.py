@@ -170,6 +170,8 @@ def report_unknown_arg(sp) -> None:
 
 
 def add_commands(sub) -> None:
+    from roofline.cli import figure_path, nonnegative_float, positive_float, positive_int
+
     dtypes = sorted(PRECISION_BYTES)
 
     s = sub.add_parser("sweep", help="the MobileNetV4 ridge-point sweep: PNG, CSV and a table (default: the zoo)")
@@ -180,9 +182,11 @@ def add_commands(sub) -> None:
         "--reference", default="mobilenet_v2", help="latency is relative to this model (default mobilenet_v2)"
     )
     s.add_argument("--precision", choices=dtypes, default="int8", help="weights and activations (default int8)")
-    s.add_argument("--max-ridge", type=float, default=500.0, help="sweep 0..N MACs/byte in steps of 1 (default 500)")
+    s.add_argument(
+        "--max-ridge", type=nonnegative_float, default=500.0, help="sweep 0..N MACs/byte in steps of 1 (default 500)"
+    )
     s.add_argument("--out-dir", default=DEFAULT_OUT, help=f"where the PNG and CSV go (default ./{DEFAULT_OUT})")
-    s.add_argument("-o", "--output", help="the figure's path (.png, .svg, .pdf)")
+    s.add_argument("-o", "--output", type=figure_path, help="the figure's path (.png, .svg, .pdf)")
     s.add_argument("--csv", help="the tidy CSV's path")
     report_unknown_arg(s)
     s.set_defaults(func=cmd_sweep)
@@ -192,18 +196,18 @@ def add_commands(sub) -> None:
     p.add_argument("model", nargs="?", help="a zoo name, an ONNX or TFLite file (roofline, breakdown)")
     p.add_argument("--models", nargs="*", help="models for the sweep (default: the zoo)")
     p.add_argument("--device", action="append", help="device(s) to show (roofline: one; breakdown/pareto: several)")
-    p.add_argument("--ridge", type=float, help="pareto: the ridge point (instead of a device)")
+    p.add_argument("--ridge", type=nonnegative_float, help="pareto: the ridge point (instead of a device)")
     p.add_argument("--reference", default="mobilenet_v2", help="sweep/pareto: latency relative to this model")
     p.add_argument("--precision", choices=dtypes, default="int8")
-    p.add_argument("-o", "--output", required=True, help="the figure's path (.png, .svg, .pdf)")
+    p.add_argument("-o", "--output", type=figure_path, required=True, help="the figure's path (.png, .svg, .pdf)")
     p.set_defaults(func=_check_plot)
 
     z = sub.add_parser("zoo", help="the built-in networks: list, show a spec block by block, export as ONNX")
     z.add_argument("action", choices=("list", "show", "export"))
     z.add_argument("name", nargs="?", help="a zoo name (show also takes a spec string)")
     z.add_argument("-o", "--output", help="export: the .onnx path")
-    z.add_argument("--resolution", type=int, help="input size (default: the network's native one)")
-    z.add_argument("--width", type=float, help="channel multiplier (default: the network's own)")
+    z.add_argument("--resolution", type=positive_int, help="input size (default: the network's native one)")
+    z.add_argument("--width", type=positive_float, help="channel multiplier (default: the network's own)")
     z.add_argument("--weights", choices=("light", "random"), default="light",
                    help="light: weight-free fills (small files); random: seeded random weights")  # fmt: skip
     z.set_defaults(func=_check_zoo)

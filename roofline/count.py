@@ -30,6 +30,8 @@ COLUMNS = [
 ]  # fmt: skip
 #: a layer with more MACs than this comes from a corrupt model (a whole LLM forward pass is ~1e13)
 MAX_LAYER_MACS = 10**15
+#: and a model with more than this (int64 holds 9.2e18: totals and layer sums stay exact)
+MAX_MODEL_MACS = 10**17
 _ROLES = ("weight_bytes", "input_bytes", "output_bytes")
 # the columns that do not depend on the precision
 _STRUCTURE = [c for c in COLUMNS if c not in (*_ROLES, "flops", "bytes", "intensity_macs_per_byte")]
@@ -80,13 +82,20 @@ def node_costs(graph: Graph, on_unknown: str = "raise") -> list[Cost]:
         try:
             c = rule(node)
         except (TypeError, IndexError, AttributeError, ValueError, ZeroDivisionError, ShapeError) as exc:
-            raise ShapeError(f"cannot count {node.op_type} node {node.name!r}: {exc}") from None
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ShapeError(f"cannot count {node.op_type} node {node.name!r}: {detail}") from None
         out.append(_repeated(c, node.repeat) if node.repeat != 1 else c)
         if not 0 <= out[-1].macs <= MAX_LAYER_MACS:
             raise ShapeError(
                 f"{node.op_type} node {node.name!r} would count {out[-1].macs:.3g} MACs (outside 0..1e15): its shapes "
                 "are absurd; the model is corrupt or contradicts itself"
             )
+    total = sum(int(c.macs) for c in out)  # Python integers: a sum never wraps around in int64
+    if total > MAX_MODEL_MACS:
+        raise ShapeError(
+            f"the model would count {total:.3g} MACs in {len(out)} nodes (more than 1e17): its shapes are absurd; "
+            "the model is corrupt or contradicts itself"
+        )
     return out
 
 

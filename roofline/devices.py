@@ -36,6 +36,12 @@ MEMORY_KEEPS = ("weights", "activations")
 _CALIBRATION_FIELDS = ("peak_macs_per_s", "bandwidth_bytes_per_s", "overhead_s", "cache_bytes", "rows",
                        "median_abs_error")  # fmt: skip
 _RIDGE_TOLERANCE = 0.01
+# beyond these a number is a typo or a corrupt file, not a device: predictions would overflow or vanish
+_MIN_RATE = 1.0  # peak MACs/s and bandwidths (bytes/s)
+_RIDGE_RANGE = (1e-9, 1e12)  # MACs per byte
+_SHARE_RANGE = (1e-6, 1e6)  # efficiency: shares of the peak and bandwidth reached
+#: what ``--device`` must not be given: a model, not a spec
+_MODEL_SUFFIXES = (".onnx", ".tflite", ".ort", ".pb", ".pt", ".pth", ".h5", ".keras")
 
 
 @dataclass(frozen=True)
@@ -118,18 +124,24 @@ def load_device(device: str | os.PathLike | DeviceSpec) -> DeviceSpec:
     if isinstance(device, DeviceSpec):
         return device
     text = str(device)
-    if text.endswith((".yaml", ".yml")) or os.sep in text:
+    builtin = _builtin()
+    if text not in builtin and text.lower().endswith(_MODEL_SUFFIXES):
+        raise SpecError(f"{os.path.basename(text)}: a model file, not a device spec: a device is a built-in name "
+                        f"({', '.join(builtin)}) or a spec .yaml")  # fmt: skip
+    if text.endswith((".yaml", ".yml")) or os.sep in text or (os.altsep and os.altsep in text):
         path = Path(text)
+        if path.is_dir():
+            raise SpecError(f"device spec {text!r} is a folder; give a spec .yaml file")
         if not path.is_file():
             raise UnknownDeviceError(f"device spec file {text!r} does not exist")
-        return _load(str(path.resolve()))
-    builtin = _builtin()
+        stat = path.stat()
+        return _load(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     if text not in builtin:
         raise UnknownDeviceError(
             f"unknown device {text!r}{did_you_mean(text, builtin)}; built-in devices: {', '.join(builtin)} "
             f"(or give the path of a .yaml spec)"
         )
-    return _load(str(builtin[text]))
+    return _load(str(builtin[text]))  # shipped specs do not change under a running process
 
 
 def load_devices(devices=None) -> list[DeviceSpec]:
@@ -142,36 +154,75 @@ def load_devices(devices=None) -> list[DeviceSpec]:
 
 
 @lru_cache(maxsize=256)
-def _load(path: str) -> DeviceSpec:
+def _load(path: str, mtime_ns: int = 0, size: int = 0) -> DeviceSpec:
+    """The spec at ``path``; ``mtime_ns`` and ``size`` key the cache, so that an edited file is read again."""
     where = os.path.basename(path)
+    with open(path, "rb") as f:
+        raw = f.read()
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{where}: not a UTF-8 text file (byte {exc.start} is {raw[exc.start]:#04x}); a device spec "
+                        "is YAML text") from None  # fmt: skip
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        raise SpecError(f"{where}: not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+        raise SpecError(f"{where}: not valid YAML{_yaml_where(exc)}: {_yaml_problem(exc)}") from None
+    except RecursionError:
+        raise SpecError(f"{where}: not valid YAML: nested too deeply") from None
     spec = validate_spec(data, where)
     if spec.name != Path(path).stem:
         raise SpecError(f"{where}: field 'name': must equal the file name {Path(path).stem!r}, got {spec.name!r}")
     return DeviceSpec(**{**spec.__dict__, "path": path})
 
 
-def _number(value, field_name: str, where: str) -> float:
+def _yaml_where(exc) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return f" at line {mark.line + 1}"
+    position = getattr(exc, "position", None)  # a ReaderError: a character YAML does not allow
+    return f" at character {position}" if position is not None else ""
+
+
+def _yaml_problem(exc) -> str:
+    problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or type(exc).__name__
+    return " ".join(str(problem).split())
+
+
+def _short(value, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a message stays one readable line."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _number(value, field_name: str, where: str, low: float = 0.0, high: float = math.inf) -> float:
+    """A finite number in (``low``, ``high``] (``low`` = 0) or [``low``, ``high``]; YAML strings such as 1e9 count."""
     try:
         x = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         x = math.nan
     if not math.isfinite(x) or x <= 0:
-        raise SpecError(f"{where}: field {field_name!r}: must be a positive number, got {value!r}")
+        raise SpecError(f"{where}: field {field_name!r}: must be a positive number, got {_short(value)}")
+    if x < low or x > high:
+        accepted = f"at least {low:g}" if high == math.inf else f"between {low:g} and {high:g}"
+        raise SpecError(f"{where}: field {field_name!r}: must be {accepted}, got {_short(value)}")
     return x
 
 
-def _per_precision(data, field_name: str, where: str) -> dict[str, float]:
+def _string(data: dict, field_name: str, where: str, required: bool = True) -> str:
+    value = data.get(field_name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise SpecError(f"{where}: field {field_name!r}: must be a string, got {_short(value)}")
+    return value.strip()
+
+
+def _per_precision(data, field_name: str, where: str, low: float = 0.0, high: float = math.inf) -> dict[str, float]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise SpecError(f"{where}: field {field_name!r}: must map precision to a number, got {data!r}")
+        raise SpecError(f"{where}: field {field_name!r}: must map precision to a number, got {_short(data)}")
     out = {}
     for p, v in data.items():
         if p not in PRECISION_BYTES:
@@ -179,29 +230,41 @@ def _per_precision(data, field_name: str, where: str) -> dict[str, float]:
                 f"{where}: field '{field_name}.{p}': unknown precision; known: {sorted(PRECISION_BYTES)}"
                 + did_you_mean(str(p), PRECISION_BYTES)
             )
-        out[p] = _number(v, f"{field_name}.{p}", where)
+        out[p] = _number(v, f"{field_name}.{p}", where, low, high)
     return out
 
 
 def _calibration(data, where: str) -> dict:
     if data is None:
         return {}
-    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise SpecError(f"{where}: field 'calibration': must map a layer kind to its fitted numbers")
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in data.items()):
+        raise SpecError(
+            f"{where}: field 'calibration': must map a layer kind to its fitted numbers, got {_short(data)}"
+        )
     out = {}
     for kind, fit in data.items():
+        numbers = {}
         for key, value in fit.items():
+            name = f"calibration.{kind}.{key}"
             if key not in _CALIBRATION_FIELDS:
                 allowed = ", ".join(_CALIBRATION_FIELDS)
-                raise SpecError(f"{where}: field 'calibration.{kind}.{key}': unknown; allowed: {allowed}")
-            if key == "overhead_s" or key == "median_abs_error":
-                if not (isinstance(value, int | float) and value >= 0):
-                    raise SpecError(f"{where}: field 'calibration.{kind}.{key}': must be a number >= 0, got {value!r}")
-            elif value is not None:
-                _number(value, f"calibration.{kind}.{key}", where)
+                raise SpecError(f"{where}: field {name!r}: unknown; allowed: {allowed}")
+            if key in ("overhead_s", "median_abs_error"):
+                if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+                    raise SpecError(f"{where}: field {name!r}: must be a finite number >= 0, got {_short(value)}")
+                numbers[key] = value
+            elif value is None and key != "bandwidth_bytes_per_s":  # no peak: a kind without MACs
+                numbers[key] = None
+            elif key in ("peak_macs_per_s", "bandwidth_bytes_per_s"):
+                numbers[key] = _number(value, name, where, _MIN_RATE)
+            else:  # cache_bytes, rows: kept as written when whole numbers
+                x = _number(value, name, where)
+                numbers[key] = value if isinstance(value, int) else x
+        if kind == "network" and "overhead_s" not in fit:
+            raise SpecError(f"{where}: field 'calibration.network': missing overhead_s (the cost per inference)")
         if "bandwidth_bytes_per_s" not in fit and kind != "network":  # network: a constant per inference
             raise SpecError(f"{where}: field 'calibration.{kind}': missing bandwidth_bytes_per_s")
-        out[str(kind)] = dict(fit)
+        out[kind] = numbers
     return out
 
 
@@ -209,15 +272,15 @@ def _efficiency(value, where: str, bandwidth) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict) or not set(value) <= {"compute", "memory"}:
-        raise SpecError(f"{where}: field 'efficiency': must map compute and/or memory to a share, got {value!r}")
+        raise SpecError(f"{where}: field 'efficiency': must map compute and/or memory to a share, got {_short(value)}")
     if bandwidth is None:
         raise SpecError(f"{where}: field 'efficiency': needs peak_macs_per_s and bandwidth_bytes_per_s to scale")
-    return {k: _number(v, f"efficiency.{k}", where) for k, v in value.items()}
+    return {k: _number(v, f"efficiency.{k}", where, *_SHARE_RANGE) for k, v in value.items()}
 
 
 def _fusion(value, where: str) -> str | None:
-    if value is not None and value not in FUSE_MODES:
-        raise SpecError(f"{where}: field 'fusion': must be one of {list(FUSE_MODES)}, got {value!r}")
+    if value is not None and (not isinstance(value, str) or value not in FUSE_MODES):
+        raise SpecError(f"{where}: field 'fusion': must be one of {list(FUSE_MODES)}, got {_short(value)}")
     return value
 
 
@@ -225,10 +288,10 @@ def _memory(data, where: str) -> dict:
     if data is None or data == {}:
         return {}
     if not isinstance(data, dict) or set(data) - {"on_chip_bytes", "keeps"}:
-        raise SpecError(f"{where}: field 'memory': must map on_chip_bytes and keeps, got {data!r}")
+        raise SpecError(f"{where}: field 'memory': must map on_chip_bytes and keeps, got {_short(data)}")
     keeps = data.get("keeps")
-    if not isinstance(keeps, list) or not keeps or not set(keeps) <= set(MEMORY_KEEPS):
-        raise SpecError(f"{where}: field 'memory.keeps': must list some of {list(MEMORY_KEEPS)}, got {keeps!r}")
+    if not isinstance(keeps, list) or not keeps or not all(isinstance(k, str) and k in MEMORY_KEEPS for k in keeps):
+        raise SpecError(f"{where}: field 'memory.keeps': must list some of {list(MEMORY_KEEPS)}, got {_short(keeps)}")
     return {"on_chip_bytes": _number(data.get("on_chip_bytes"), "memory.on_chip_bytes", where), "keeps": list(keeps)}
 
 
@@ -236,8 +299,25 @@ def _fit_record(data, where: str) -> dict:
     if data is None:
         return {}
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-        raise SpecError(f"{where}: field 'fit': must map names (data, rows, cv, ...) to values, got {data!r}")
+        raise SpecError(f"{where}: field 'fit': must map names (data, rows, cv, ...) to values, got {_short(data)}")
+    cv = data.get("cv")
+    if cv is not None:
+        if not isinstance(cv, dict):
+            raise SpecError(f"{where}: field 'fit.cv': must map names (folds, within_10pct, ...) to values, "
+                            f"got {_short(cv)}")  # fmt: skip
+        for key, value in cv.items():
+            if key != "folds" and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise SpecError(f"{where}: field 'fit.cv.{key}': must be a number, got {_short(value)}")
     return dict(data)
+
+
+def _fingerprint(value, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise SpecError(f"{where}: field 'fingerprint': must map names (soc, android, ...) to values, "
+                        f"got {_short(value)}")  # fmt: skip
+    return dict(value)
 
 
 def validate_spec(data, where: str = "<spec>") -> DeviceSpec:
@@ -254,22 +334,29 @@ def validate_spec(data, where: str = "<spec>") -> DeviceSpec:
         if data.get(key) in (None, "", []):
             raise SpecError(f"{where}: field {key!r}: missing (required fields: {', '.join(_REQUIRED)})")
     for key, choices in (("kind", KINDS), ("provenance", PROVENANCES), ("default_precision", tuple(PRECISION_BYTES))):
-        if data[key] not in choices:
+        if not isinstance(data[key], str) or data[key] not in choices:
             raise SpecError(
-                f"{where}: field {key!r}: must be one of {list(choices)}, got {data[key]!r}"
+                f"{where}: field {key!r}: must be one of {list(choices)}, got {_short(data[key])}"
                 + did_you_mean(str(data[key]), choices)
             )
+    name, display_name = _string(data, "name", where), _string(data, "display_name", where)
+    notes = _string(data, "notes", where, required=False)
     sources = data["sources"]
     if not isinstance(sources, list) or not all(isinstance(s, str) and s.strip() for s in sources):
-        raise SpecError(f"{where}: field 'sources': must be a non-empty list of citations, got {sources!r}")
-    peak = _per_precision(data.get("peak_macs_per_s"), "peak_macs_per_s", where)
-    ridge = _per_precision(data.get("ridge_macs_per_byte"), "ridge_macs_per_byte", where)
+        raise SpecError(f"{where}: field 'sources': must be a non-empty list of citations, got {_short(sources)}")
+    peak = _per_precision(data.get("peak_macs_per_s"), "peak_macs_per_s", where, _MIN_RATE)
+    ridge = _per_precision(data.get("ridge_macs_per_byte"), "ridge_macs_per_byte", where, *_RIDGE_RANGE)
     bw = data.get("bandwidth_bytes_per_s")
-    bw = None if bw is None else _number(bw, "bandwidth_bytes_per_s", where)
+    bw = None if bw is None else _number(bw, "bandwidth_bytes_per_s", where, _MIN_RATE)
     if peak and bw is None:
         raise SpecError(f"{where}: field 'bandwidth_bytes_per_s': missing, but peak_macs_per_s is given")
     for p, macs in peak.items():
         derived = macs / bw  # type: ignore[operator]
+        if not _RIDGE_RANGE[0] <= derived <= _RIDGE_RANGE[1]:
+            raise SpecError(
+                f"{where}: field 'peak_macs_per_s.{p}': {macs:g} / bandwidth_bytes_per_s {bw:g} = a ridge point "
+                f"of {derived:.3g} MACs/byte, outside {_RIDGE_RANGE[0]:g} to {_RIDGE_RANGE[1]:g}: is a number mistyped?"
+            )
         if p in ridge and abs(ridge[p] - derived) > _RIDGE_TOLERANCE * derived:
             raise SpecError(
                 f"{where}: field 'ridge_macs_per_byte.{p}': {ridge[p]:g} is inconsistent with "
@@ -282,8 +369,8 @@ def validate_spec(data, where: str = "<spec>") -> DeviceSpec:
             f"point; the spec has {sorted(ridge) or 'none'}"
         )
     return DeviceSpec(
-        name=str(data["name"]),
-        display_name=str(data["display_name"]),
+        name=name,
+        display_name=display_name,
         kind=data["kind"],
         default_precision=data["default_precision"],
         ridge_macs_per_byte=ridge,
@@ -291,8 +378,8 @@ def validate_spec(data, where: str = "<spec>") -> DeviceSpec:
         bandwidth_bytes_per_s=bw,
         provenance=data["provenance"],
         sources=tuple(sources),
-        notes=str(data.get("notes") or "").strip(),
-        fingerprint=dict(data.get("fingerprint") or {}),
+        notes=notes,
+        fingerprint=_fingerprint(data.get("fingerprint"), where),
         calibration=_calibration(data.get("calibration"), where),
         fit=_fit_record(data.get("fit"), where),
         memory=_memory(data.get("memory"), where),
@@ -334,11 +421,7 @@ def write_spec(spec: DeviceSpec, path) -> None:
         "calibration": {k: dict(v) for k, v in spec.calibration.items()},
         "fit": dict(spec.fit), "notes": spec.notes,
     }  # fmt: skip
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        yaml.safe_dump({k: v for k, v in data.items() if v not in (None, {}, "")}, f, sort_keys=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    from roofline.files import atomic_write
+
+    text = yaml.safe_dump({k: v for k, v in data.items() if v not in (None, {}, "")}, sort_keys=False)
+    atomic_write(path, text)  # a temporary file beside it, fsynced, renamed over it

@@ -18,6 +18,7 @@ __all__ = [
     "UnknownDeviceError",
     "SpecError",
     "InvalidParameterError",
+    "CommandLineError",
     "did_you_mean",
     "require",
 ]
@@ -74,6 +75,10 @@ class InvalidParameterError(ValueError, RooflineError):
     """A function argument has a value outside what it accepts."""
 
 
+class CommandLineError(InvalidParameterError):
+    """A command line the ``roofline`` command cannot parse: an unknown option, a missing argument, a bad choice."""
+
+
 def check_choice(value, choices, parameter: str) -> None:
     """Raise InvalidParameterError unless ``value`` is one of ``choices``."""
     if value not in choices:
@@ -81,6 +86,13 @@ def check_choice(value, choices, parameter: str) -> None:
             f"the {parameter!r} parameter must be one of {list(choices)}, got {value!r}"
             + did_you_mean(str(value), [str(c) for c in choices])
         )
+
+
+def check_threads(threads) -> int:
+    """Raise InvalidParameterError unless ``threads`` is a whole number >= 1 (a runner's thread count)."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InvalidParameterError(f"the 'threads' parameter must be a whole number >= 1, got {threads!r}")
+    return threads
 
 
 def require(module: str, purpose: str):

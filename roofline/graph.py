@@ -34,6 +34,7 @@ from roofline.onnx_flow import (
     node_inputs,
     outer_refs,
     propagate_taint,
+    subgraphs,
 )
 
 __all__ = ["Tensor", "Node", "Graph", "load_graph", "ModelLike"]
@@ -184,12 +185,62 @@ def _tflite(model: ModelLike) -> tuple[bytes, str] | None:
     return None
 
 
+def _where(model) -> str:
+    """How messages name a model: its path, or what it was given as."""
+    if isinstance(model, (str, os.PathLike)):
+        return f"model file {str(model)!r}"
+    return "the given bytes" if isinstance(model, (bytes, bytearray)) else f"model {getattr(model.graph, 'name', '')!r}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_opset(proto: onnx.ModelProto, where: str) -> int | None:
+    """The default-domain opset the model imports, if any; outside what the installed onnx knows is an error
+    (shape inference would otherwise take any version on trust)."""
+    top = onnx.defs.onnx_opset_version()
+    versions = [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")]
+    for v in versions:
+        if not 1 <= v <= top:
+            raise ModelLoadError(
+                f"{where} imports ONNX opset {v}; the installed onnx {onnx.__version__} supports opsets 1 to {top}"
+            )
+    return versions[0] if versions else None
+
+
+def _check_attributes(graph: onnx.GraphProto, opset: int | None, where: str) -> None:
+    """Every attribute of a default-domain node (in every scope) has the type its operator's schema declares:
+    the counting rules read ``kernel_shape`` as a list, ``group`` as an integer."""
+    if opset is None:
+        return
+    names = onnx.AttributeProto.AttributeType.Name
+    for node in graph.node:
+        if node.domain in ("", "ai.onnx"):
+            try:
+                declared = onnx.defs.get_schema(node.op_type, opset, "").attributes
+            except onnx.defs.SchemaError:  # an op this opset does not define: counting says so
+                declared = {}
+            for a in node.attribute:
+                spec = declared.get(a.name)
+                if spec is None or int(spec.type) in (a.type, onnx.AttributeProto.UNDEFINED):
+                    continue
+                got = names(a.type) if a.type in onnx.AttributeProto.AttributeType.values() else str(a.type)
+                raise ModelLoadError(
+                    f"{where}: {node.op_type} node {node.name!r} has attribute {a.name!r} of type {got}, but ONNX "
+                    f"opset {opset} declares it {names(int(spec.type))}"
+                )
+        for sg in subgraphs(node):
+            _check_attributes(sg, opset, where)
+
+
 def _parse(data: bytes, where: str) -> onnx.ModelProto:
     proto = onnx.ModelProto()
     try:
         proto.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as exc:
-        raise ModelLoadError(f"{where} is not a valid ONNX model (protobuf parse failed: {exc})") from None
+        raise ModelLoadError(f"{where} is not a valid ONNX model (protobuf parse failed: {_first_line(exc)})") from None
     if proto.ir_version <= 0 or not proto.HasField("graph") or not proto.graph.node:
         raise ModelLoadError(f"{where} is not an ONNX model (no IR version or no graph nodes)")
     bad = _bad_string(proto, "model")
@@ -219,6 +270,18 @@ def _dims(type_proto: onnx.TypeProto) -> list[int | str | None] | None:
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in type_proto.tensor_type.shape.dim]
 
 
+def _given_dims(value, what: str, many: bool) -> list[int]:
+    """A given shape (``many``) or dimension as integers, or a ShapeError naming it."""
+    items = value if many and isinstance(value, (list, tuple, np.ndarray)) else [value]
+    try:
+        if isinstance(value, (str, bytes)) or any(isinstance(v, (float, str, bytes)) for v in items):
+            raise TypeError
+        return [int(v) for v in items]
+    except (TypeError, ValueError, OverflowError):
+        kind = "a sequence of integers" if many else "an integer"
+        raise ShapeError(f"{what} must be {kind}, got {value!r}") from None
+
+
 def _set_input_shapes(graph: onnx.GraphProto, input_shapes: Mapping[str, object] | None) -> bool:
     """Fix every symbolic input dimension from ``input_shapes``; return True if a shape changed."""
     given = dict(input_shapes or {})
@@ -236,7 +299,7 @@ def _set_input_shapes(graph: onnx.GraphProto, input_shapes: Mapping[str, object]
     for inp in inputs:
         dims = _dims(inp.type)
         if inp.name in given:
-            new = [int(d) for d in given[inp.name]]  # type: ignore[union-attr]
+            new = _given_dims(given[inp.name], f"input_shapes[{inp.name!r}]", many=True)
             if dims is not None and len(dims) != len(new):
                 raise ShapeError(
                     f"input_shapes[{inp.name!r}] has rank {len(new)}, but the model input has rank {len(dims)} "
@@ -252,7 +315,13 @@ def _set_input_shapes(graph: onnx.GraphProto, input_shapes: Mapping[str, object]
                 if isinstance(d, int) and d > 0:
                     new.append(d)
                 elif isinstance(d, str) and d in given:
-                    new.append(int(given[d]))  # type: ignore[arg-type]
+                    new.append(_given_dims(given[d], f"input_shapes[{d!r}]", many=False)[0])
+                elif d == 0:  # a stored size of zero is not "unknown": the input holds no element
+                    raise ShapeError(
+                        f"input {inp.name!r} has a zero-size dimension at position {pos} "
+                        f"(shape {'x'.join(str(x) if x is not None else '?' for x in dims)}): a tensor without "
+                        f"elements has nothing to count; set a positive size with input_shapes={{{inp.name!r}: (...)}}"
+                    )
                 else:
                     label = f"symbolic dimension {d!r}" if d else "an unnamed dynamic dimension"
                     fix = f"input_shapes={{{d!r}: N}} or " if d else ""
@@ -261,8 +330,8 @@ def _set_input_shapes(graph: onnx.GraphProto, input_shapes: Mapping[str, object]
                         f"(shape {'x'.join(str(x) if x else '?' for x in dims)}); set it with "
                         f"{fix}input_shapes={{{inp.name!r}: (...)}}"
                     )
-        if any(v <= 0 for v in new):
-            raise ShapeError(f"input {inp.name!r}: every dimension must be positive, got {new}")
+        if any(v <= 0 or v > MAX_TENSOR_ELEMS for v in new):
+            raise ShapeError(f"input {inp.name!r}: every dimension must be positive and at most 2**34, got {new}")
         if dims != new:
             changed = True
             inp.type.tensor_type.shape.Clear()
@@ -511,11 +580,17 @@ def load_graph(model: ModelLike, input_shapes: Mapping[str, Sequence[int] | int]
         check_graph(graph)
         return graph
     proto, base_dir = _read_model(model)
+    where = _where(model)
     check_initializers(proto.graph, "the main graph")
     check_scopes(proto.graph)
     _sort_topologically(proto.graph)
+    opset = _check_opset(proto, where)
     if proto.functions:  # exporters (torch dynamo) may emit model-local functions: count their bodies
-        proto = onnx.inliner.inline_local_functions(proto)
+        try:
+            proto = onnx.inliner.inline_local_functions(proto)
+        except (RuntimeError, ValueError, TypeError) as exc:  # the C++ inliner on a malformed function
+            raise ModelLoadError(f"{where}: cannot inline the model's local functions ({_first_line(exc)})") from None
+    _check_attributes(proto.graph, opset, where)
     changed = _set_input_shapes(proto.graph, input_shapes)
     if changed:  # stale shapes from an exporter would contradict the new input shapes
         del proto.graph.value_info[:]

@@ -28,6 +28,7 @@ operator without a rule is reported as ``TFLITE_CUSTOM:<custom_code>``.
 from __future__ import annotations
 
 import math
+import struct
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 
@@ -36,7 +37,7 @@ from onnx import TensorProto
 
 from roofline.checks import MAX_TENSOR_ELEMS
 from roofline.dtypes import onnx_itemsize
-from roofline.errors import ModelLoadError, ShapeError, did_you_mean
+from roofline.errors import ModelLoadError, RooflineError, ShapeError, did_you_mean
 from roofline.graph import Graph, Node, Tensor
 from roofline.tflite_ops import ACTIVATIONS, CONTROL_FLOW, OpContext, translate
 
@@ -82,12 +83,22 @@ def load_tflite(data: bytes, where: str = "<bytes>", input_shapes: Mapping[str, 
     try:
         model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
     except Exception as exc:  # noqa: BLE001 - flatbuffers raises anything on a damaged file
-        raise ModelLoadError(f"{where}: damaged TFLite flatbuffer ({type(exc).__name__}: {exc})") from None
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelLoadError(f"{where}: damaged TFLite flatbuffer ({type(exc).__name__}: {detail})") from None
     if not model.subgraphs:
         raise ModelLoadError(f"{where}: the TFLite model has no subgraph")
     reader = _Reader(model, schema, data, where)
-    shapes = reader.input_shapes(input_shapes)
-    return reader.graph(_runtime_shapes(data, model.subgraphs[0], shapes, where) if shapes else {})
+    try:
+        shapes = reader.input_shapes(input_shapes)
+        return reader.graph(_runtime_shapes(data, model.subgraphs[0], shapes, where) if shapes else {})
+    # The reader checks what it reads (indices, buffers, option types), but a flatbuffer that decodes can still
+    # hold a field of the wrong kind somewhere we do not look (None for a vector, a huge integer): one line
+    # naming the file, not a traceback. Roofline's own errors pass through with their message.
+    except (IndexError, KeyError, TypeError, AttributeError, UnicodeDecodeError, OverflowError, struct.error) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelLoadError(
+            f"{where}: corrupt or unsupported TFLite model ({type(exc).__name__}{': ' + detail if detail else ''})"
+        ) from None
 
 
 def _text(value, default: str = "") -> str:
@@ -159,6 +170,14 @@ class _Reader:
         named = {aliases.get(k, k) for k in given}
         for name, i in inputs.items():
             sig = [int(d) for d in raw[i].shapeSignature] if raw[i].shapeSignature is not None else []
+            stored = [int(d) for d in raw[i].shape] if raw[i].shape is not None else []
+            if 0 in stored and name not in named and -1 not in sig:  # zero is a size, not "dynamic"
+                example = tuple(d or 1 for d in stored)
+                raise ShapeError(
+                    f"{self.where}: input {name!r} has a zero-size dimension at position {stored.index(0)} (shape "
+                    f"{'x'.join(map(str, stored))}, NHWC): a tensor without elements has nothing to count; set a "
+                    f"positive size with input_shapes={{{name!r}: {example}}}"
+                )
             if -1 in sig and name not in named:
                 shape = "x".join("?" if d < 0 else str(d) for d in sig)
                 pos = sig.index(-1)
@@ -192,14 +211,15 @@ class _Reader:
         elem = _ELEM.get(t.type, TensorProto.UNDEFINED)
         if stored:
             buf = self.buffers[t.buffer or 0]
-            self._check_buffer(t, buf, name, numel, elem)
+            self._check_buffer(t, buf, name, shape, elem)
             if buf.data is not None and elem in _NP and numel <= 64 and t.sparsity is None:
                 self.values[name] = np.frombuffer(bytes(buf.data), dtype=_NP[elem]).reshape(shape)
         if len(shape) == 4 and not const:
             shape = tuple(shape[a] for a in _NCHW)
         return Tensor(name, shape, elem, const)
 
-    def _check_buffer(self, t, buf, name: str, numel: int, elem: int) -> None:
+    def _check_buffer(self, t, buf, name: str, shape: tuple[int, ...], elem: int) -> None:
+        numel = math.prod(shape)
         size = len(buf.data) if buf.data is not None else (buf.size or 0)
         item = onnx_itemsize(elem)
         if t.sparsity is not None:  # only the stored values (and their indices): the share not stored
@@ -212,7 +232,7 @@ class _Reader:
         need = math.ceil(numel * item)
         if size != need:
             raise ShapeError(
-                f"{self.where}: constant tensor {name!r} has shape {[int(d) for d in t.shape]} ({need} bytes) but "
+                f"{self.where}: constant tensor {name!r} has shape {list(shape)} ({need} bytes) but "
                 f"its buffer holds {size} bytes"
             )
 
@@ -310,7 +330,9 @@ class _Reader:
             try:
                 op_type, attrs, node_ins = translate(ctx)
             except (AttributeError, TypeError, IndexError, KeyError, ValueError, ZeroDivisionError) as exc:
-                self.fail(f"operator {node_name!r} ({builtin}) is malformed: {type(exc).__name__}: {exc}")
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                kind = "" if isinstance(exc, RooflineError) else f"{type(exc).__name__}: "  # ours: already says what
+                self.fail(f"operator {node_name!r} ({builtin}) is malformed: {kind}{detail}")
             for key, value in local.maps[0].items():
                 self.tensors.setdefault(key, value)
             act = getattr(opts, "fusedActivationFunction", 0) if opts is not None else 0

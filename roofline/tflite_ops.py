@@ -682,7 +682,8 @@ def _flex(ctx: OpContext) -> dict:
     try:
         out = flexbuffers.Loads(bytes(ctx.custom_options))
     except Exception as exc:  # noqa: BLE001 - flexbuffers raises anything on damaged bytes
-        raise ModelLoadError(f"TFLite custom op {ctx.custom_code!r}: damaged flexbuffer options ({exc})") from None
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"TFLite custom op {ctx.custom_code!r}: damaged flexbuffer options ({detail})") from None
     return out if isinstance(out, dict) else {}
 
 

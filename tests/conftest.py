@@ -1,4 +1,4 @@
-"""Shared helpers: tiny ONNX graphs built with onnx.helper."""
+"""Shared helpers: tiny ONNX graphs built with onnx.helper; a fresh user's home for the adb tests."""
 
 from __future__ import annotations
 
@@ -32,3 +32,30 @@ def tmp_model(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh user: no adb key yet, no remembered binaries (HOME, ROOFLINE_ADB_KEY, ROOFLINE_CONFIG)."""
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ROOFLINE_ADB_KEY", str(tmp_path / "home" / "roofline_adbkey"))
+    monkeypatch.setenv("ROOFLINE_CONFIG", str(tmp_path / "home" / "config"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def phone(tmp_path):
+    """The loopback test phone (profilers/loopback_adb.py), on 127.0.0.1."""
+    from profilers.loopback_adb import LoopbackDevice
+
+    with LoopbackDevice(tmp_path / "phone") as device:
+        yield device
+
+
+@pytest.fixture
+def binary(tmp_path):
+    """The loopback phone's ``benchmark_model`` stand-in, to push."""
+    from profilers.loopback_adb import write_benchmark_standin
+
+    return write_benchmark_standin(tmp_path / "benchmark_model")

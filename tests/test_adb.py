@@ -18,7 +18,7 @@ from profilers.adb import Device, DeviceError, DeviceGoneError, UnauthorizedErro
 from profilers.adb_runner import AdbRunner
 from profilers.build import build_lut
 from profilers.kernels import sample_kernels
-from profilers.loopback_adb import LoopbackDevice, write_benchmark_standin
+from profilers.loopback_adb import LoopbackDevice
 from profilers.lut import open_lut
 from profilers.tflite_writer import example_network
 from roofline.cli import main
@@ -26,25 +26,7 @@ from roofline.cli import main
 FAST = {"min_repeats": 5, "warmup": 1, "max_seconds": 0.05}
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    """A fresh user: no adb key yet, no remembered binaries."""
-    (tmp_path / "home").mkdir()
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("ROOFLINE_ADB_KEY", str(tmp_path / "home" / "roofline_adbkey"))
-    monkeypatch.setenv("ROOFLINE_CONFIG", str(tmp_path / "home" / "config"))
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def phone(tmp_path):
-    with LoopbackDevice(tmp_path / "phone") as device:
-        yield device
-
-
-@pytest.fixture
-def binary(tmp_path):
-    return write_benchmark_standin(tmp_path / "benchmark_model")
+pytestmark = pytest.mark.usefixtures("home")  # a fresh user for every test (conftest.py)
 
 
 def test_shell_status_push_pull_and_fingerprint(phone, tmp_path, home):

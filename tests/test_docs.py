@@ -19,13 +19,8 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "lut" 
 
 
 @pytest.fixture
-def reader(tmp_path, monkeypatch):
-    """A new user's home (no adb key, no remembered phones) and an empty working folder."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("ROOFLINE_ADB_KEY", str(home / "roofline_adbkey"))
-    monkeypatch.setenv("ROOFLINE_CONFIG", str(home / "config"))
+def reader(tmp_path, home):
+    """A new user's home (no adb key, no remembered phones: conftest.py) and an empty working folder."""
     work = tmp_path / "work"
     work.mkdir()
     return work
