@@ -158,7 +158,9 @@ def test_lut_build_calibrate_predict_on_the_command_line(tmp_path, se_net, capsy
     spec = roofline.load_device(fitted)
     assert predicted_ms == pytest.approx(predict_measured(path, None, spec).attrs["total_ms"], rel=1e-9)
     bare = roofline.DeviceSpec(**{**spec.__dict__, "calibration": {}})  # peak and bandwidth only
-    assert roofline.predict(path, bare).totals["latency_ms"].iloc[0] < 0.9 * predicted_ms  # overheads count
+    # the fit is what prices it: measured overheads, kernels below the peak (no margin: a live measurement)
+    assert any(e.get("overhead_s", 0) > 0 for e in spec.calibration.values())
+    assert roofline.predict(path, bare).totals["latency_ms"].iloc[0] < predicted_ms
     per_layer = roofline.predict(path, spec).per_layer()
     assert {"compute", "memory", "overhead"} >= set(per_layer["bound"]) and "overhead" in set(per_layer["bound"])
 

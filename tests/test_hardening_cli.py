@@ -153,12 +153,12 @@ def test_debug_flag_anywhere_shows_the_traceback(tmp_path, capsys, monkeypatch):
 
 
 def test_bugs_still_show_a_traceback(monkeypatch):
-    import roofline.cli
+    import roofline.cli.predict
 
-    def broken(args):
+    def broken(*args):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(roofline.cli, "_cmd_devices", broken)
+    monkeypatch.setattr(roofline.cli.predict, "device_table", broken)
     with pytest.raises(ZeroDivisionError):
         main(["devices"])
 

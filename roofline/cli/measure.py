@@ -7,7 +7,17 @@ from pathlib import Path
 
 from rich.table import Table
 
-from roofline.cli_sweep import DEFAULT_OUT, _console, _plt, report_unknown_arg
+from roofline.cli.common import (
+    DEFAULT_OUT,
+    _console,
+    _model,
+    _plt,
+    count_int,
+    figure_path,
+    positive_float,
+    positive_int,
+    report_unknown_arg,
+)
 from roofline.errors import InvalidParameterError
 
 DEFAULT_LUT = f"{DEFAULT_OUT}/host_lut.csv"
@@ -24,8 +34,6 @@ def _runner(args):
 
 
 def _models(names: list[str]) -> dict:
-    from roofline.cli import _model
-
     return {Path(n).stem if Path(n).exists() else n: _model(n) for n in names}
 
 
@@ -217,8 +225,6 @@ def cmd_validate(args) -> int:
 
 
 def add_commands(sub) -> None:
-    from roofline.cli import count_int, figure_path, positive_float, positive_int
-
     def runner_args(sp):
         sp.add_argument("--threads", type=positive_int, default=1, help="intra-op threads (default 1)")
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from roofline import zoo
+from roofline.cli.common import _console, positive_float, positive_int
 from roofline.errors import InvalidParameterError
 from roofline.fasteval import Evaluator
 from roofline.files import atomic_write, read_json
@@ -85,8 +86,6 @@ def _csv_rows(rows) -> pd.DataFrame:
 
 def cmd_search(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from roofline.cli import _console
 
     console = _console()
     space = parse_space(args.space)
@@ -170,7 +169,6 @@ def write_outputs(df: pd.DataFrame, reward: Reward, out: Path, console) -> None:
 
 
 def add_commands(sub) -> None:
-    from roofline.cli import positive_float, positive_int
     from roofline.dtypes import PRECISION_BYTES
 
     s = sub.add_parser("search", help="latency-aware search (MnasNet reward) over a UIB or scaling space")

@@ -1,79 +1,18 @@
-"""The ``roofline`` command: a thin layer that parses arguments and calls the library.
-
-Run with no arguments, it predicts the built-in example network on every built-in device.
-"""
+"""``roofline count``, ``predict`` and ``devices``: the counting core and the device rooflines."""
 
 from __future__ import annotations
 
-import argparse
-import math
-import os
-import sys
-import traceback
 from pathlib import Path
 
 import pandas as pd
-from rich.console import Console
 from rich.table import Table
 
+from roofline.cli.common import _console, _model, _on_unknown, _shapes, _si, count_int, positive_int, report_unknown_arg
 from roofline.count import count, totals
 from roofline.devices import device_table, load_device
 from roofline.dtypes import PRECISION_BYTES
-from roofline.errors import CommandLineError, InvalidParameterError, RooflineError
 from roofline.fuse import FUSE_MODES
 from roofline.simulate import predict
-
-
-def _si(x: float, unit: str = "") -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    x = float(f"{x:.3g}")  # rounded first: 999.6e3 prints as 1 M, not 1e+03 k
-    for div, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= div:
-            return f"{x / div:.3g} {prefix}{unit}"
-    return f"{x:.3g} {unit}".rstrip()
-
-
-def _console() -> Console:
-    # no markup: names from model files, specs and phones are printed as they are, never interpreted
-    return Console(width=None if sys.stdout.isatty() else 200, highlight=False, markup=False)
-
-
-def _shapes(items: list[str]) -> dict[str, tuple[int, ...] | int]:
-    """Parse ``--input-shape input=1x3x224x224`` / ``batch=1`` items."""
-    out: dict[str, tuple[int, ...] | int] = {}
-    for item in items or []:
-        name, sep, dims = item.partition("=")
-        try:
-            values = tuple(int(d) for d in dims.lower().split("x"))
-        except ValueError:
-            values = ()
-        if not sep or not name or not values:
-            raise InvalidParameterError(
-                f"--input-shape {item!r}: expected NAME=1x3x224x224 (an input) or NAME=N (a symbolic dimension)"
-            )
-        from roofline.checks import MAX_TENSOR_ELEMS  # here: this function is the only user in this module
-
-        bad = [v for v in values if not 1 <= v <= MAX_TENSOR_ELEMS]
-        if bad:
-            raise InvalidParameterError(
-                f"--input-shape {item!r}: every size must be a whole number from 1 to 2**34, got {bad[0]}"
-                + (" (a tensor without elements has nothing to count)" if bad[0] == 0 else "")
-            )
-        out[name] = values if len(values) > 1 or "x" in dims else values[0]
-    return out
-
-
-def _model(arg: str):
-    """A model file, or the name of a built-in zoo network (which ``load_graph`` resolves)."""
-    from roofline.graph import _zoo_network
-
-    return _zoo_network(arg)
-
-
-def _on_unknown(args) -> str:
-    return "report" if args.report_unknown else "raise"
-
 
 _BOUND_WHY = {"upper": "data-dependent sizes", "lower": "one iteration of a loop with a run-time trip count"}
 
@@ -93,7 +32,7 @@ def bound_lines(table) -> list[str]:
     return out
 
 
-def _cmd_count(args) -> int:
+def cmd_count(args) -> int:
     table = count(
         _model(args.model),
         _shapes(args.input_shape),
@@ -185,7 +124,7 @@ def _print_prediction(pred, label: str, layers: int = 0) -> None:
         console.print(tab)
 
 
-def _cmd_predict(args) -> int:
+def cmd_predict(args) -> int:
     devices = args.device or None
     pred = predict(
         _model(args.model),
@@ -206,7 +145,7 @@ def _per_kind(spec) -> bool:
     return any(k not in ("network", "weights", "layout") for k in spec.calibration)
 
 
-def _cmd_devices(args) -> int:
+def cmd_devices(args) -> int:
     console = _console()
     if args.name:
         d = load_device(args.name)
@@ -276,84 +215,7 @@ def _cmd_devices(args) -> int:
     return 0
 
 
-def _cmd_default(args) -> int:
-    from roofline.cli_sweep import DEFAULT_OUT, cmd_sweep
-
-    argv = ["sweep", "--out-dir", DEFAULT_OUT]
-    code = cmd_sweep(_parser().parse_args(argv))
-    _console().print(
-        "Next: roofline predict MODEL.onnx --device pixel8_edgetpu   |   roofline count MODEL.onnx   |   "
-        "roofline plot roofline mnv4_conv_m --device jetson_orin_nano -o roofline.png   |   roofline --help"
-    )
-    return code
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser, whose every error is one line: a CommandLineError that says where the help is.
-
-    Its subparsers are of the same class (``add_subparsers`` makes them so), hence every command's too.
-    """
-
-    def parse_known_args(self, args=None, namespace=None):
-        self._argv = list(sys.argv[1:] if args is None else args)
-        return super().parse_known_args(args, namespace)
-
-    def error(self, message: str):
-        prog = self.prog
-        commands = next((a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)), {})
-        command = next((t for t in getattr(self, "_argv", []) if not t.startswith("-")), None)
-        if command in commands:  # an unrecognized argument of a command is found by the top parser
-            prog = commands[command].prog
-        raise CommandLineError(f"{message} (see {prog} --help)")
-
-
-def _number_type(kind: type, low: float, strict: bool, what: str):
-    """An argparse ``type`` that takes a finite ``kind`` above ``low`` (``strict``) or from ``low`` on."""
-
-    def parse(text: str):
-        try:
-            x = kind(text)
-        except ValueError:
-            x = None
-        if x is None or not math.isfinite(x) or (x <= low if strict else x < low):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return x
-
-    parse.__name__ = what
-    return parse
-
-
-positive_int = _number_type(int, 1, False, "a whole number >= 1")
-count_int = _number_type(int, 0, False, "a whole number >= 0")
-positive_float = _number_type(float, 0.0, True, "a positive number")
-nonnegative_float = _number_type(float, 0.0, False, "a number >= 0")
-
-
-def figure_path(text: str) -> str:
-    """An argparse ``type``: a path whose suffix (if any) names a format matplotlib writes."""
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    formats = sorted(FigureCanvasBase.get_supported_filetypes())
-    suffix = Path(text).suffix.lower().lstrip(".")
-    if not text or (suffix and suffix not in formats):
-        raise argparse.ArgumentTypeError(f"expected a figure file (.{', .'.join(formats)}), got {text!r}")
-    return text
-
-
-_DEBUG_HELP = "on an error, show the full traceback instead of one line (or set ROOFLINE_DEBUG=1)"
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(
-        prog="roofline",
-        description="Per-layer MACs and bytes of ONNX and TFLite models, and their roofline latency on mobile and edge "
-        "devices. "
-        "With no command, runs the MobileNetV4 ridge-point sweep of the built-in networks on the built-in devices "
-        "(a PNG, a CSV and a table in ./roofline-out).",
-    )
-    p.set_defaults(func=_cmd_default)
-    p.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
-    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+def add_commands(sub) -> None:
     dtypes = sorted(PRECISION_BYTES)
 
     def model_args(sp, fuse_default):
@@ -374,8 +236,6 @@ def _parser() -> argparse.ArgumentParser:
             help="fix an input shape (input=1x3x224x224) or a symbolic dimension (batch=1); repeatable",
         )
 
-    from roofline.cli_sweep import report_unknown_arg
-
     c = sub.add_parser("count", help="per-layer MACs, parameters and bytes of a model")
     model_args(c, "none")
     c.add_argument("--weight-dtype", choices=dtypes, help="count float weights at this precision (default: as stored)")
@@ -388,7 +248,7 @@ def _parser() -> argparse.ArgumentParser:
         "--top", type=positive_int, metavar="N", help="show only the N layers with the most MACs (or bytes, see --sort)"
     )
     c.add_argument("--sort", choices=("macs", "bytes"), default="macs", help="what --top ranks by")
-    c.set_defaults(func=_cmd_count)
+    c.set_defaults(func=cmd_count)
 
     pr = sub.add_parser("predict", help="roofline latency of a model on one or more devices")
     model_args(pr, None)
@@ -403,52 +263,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="also show the N slowest layers per device")  # fmt: skip
     pr.add_argument("--csv", metavar="FILE", help="also write the per-device totals as CSV")
     report_unknown_arg(pr)
-    pr.set_defaults(func=_cmd_predict)
+    pr.set_defaults(func=cmd_predict)
 
     d = sub.add_parser("devices", help="list the built-in device specs, or show one")
     d.add_argument("name", nargs="?", help="a device name or spec .yaml to show in full")
-    d.set_defaults(func=_cmd_devices)
-
-    from roofline import cli_measure, cli_search, cli_sweep
-
-    cli_sweep.add_commands(sub)
-    cli_measure.add_commands(sub)
-    cli_search.add_commands(sub)
-    # --debug after a command too; SUPPRESS: a command that was not given it keeps the global one's value
-    for command in {id(c): c for c in sub.choices.values()}.values():
-        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
-    return p
-
-
-def _message(exc: BaseException) -> str:
-    """The error as one line: what went wrong, naming the file or option."""
-    if isinstance(exc, OSError) and not isinstance(exc, RooflineError):
-        text = f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
-    else:
-        text = str(exc)
-    return "; ".join(line.strip() for line in text.splitlines() if line.strip()) or type(exc).__name__
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``roofline`` console script; returns the exit code.
-
-    Every error a user can cause (a RooflineError, among them a bad command line, or an OSError) is one
-    line on stderr and exit code 2; ``--debug`` or ROOFLINE_DEBUG=1 shows its traceback instead. Anything
-    else is a bug, and keeps its traceback.
-    """
-    argv = sys.argv[1:] if argv is None else list(argv)
-    debug = os.environ.get("ROOFLINE_DEBUG", "").strip() not in ("", "0") or "--debug" in argv
-    try:
-        args = _parser().parse_args(argv)
-        debug = debug or getattr(args, "debug", False)
-        return args.func(args)
-    except (RooflineError, OSError) as exc:
-        if debug:
-            traceback.print_exc()
-        else:
-            print(f"roofline: error: {_message(exc)}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    d.set_defaults(func=cmd_devices)

@@ -9,31 +9,20 @@ from rich.table import Table
 
 from roofline import zoo
 from roofline.blocks import decode, encode, expand, network_cost
+from roofline.cli.common import (
+    DEFAULT_OUT,
+    _console,
+    _model,
+    _plt,
+    _si,
+    figure_path,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    report_unknown_arg,
+)
 from roofline.dtypes import PRECISION_BYTES
 from roofline.errors import InvalidParameterError
-
-DEFAULT_OUT = "roofline-out"
-
-
-def _console():
-    from roofline.cli import _console
-
-    return _console()
-
-
-def _si(x, unit=""):
-    from roofline.cli import _si
-
-    return _si(x, unit)
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: never needs a display
-    from roofline import plot
-
-    return plot
 
 
 def sweep_table(df, precision: str) -> Table:
@@ -93,7 +82,6 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from roofline.cli import _model
     from roofline.simulate import predict
     from roofline.sweep import device_ridge_points, pareto, stage_breakdown, sweep
 
@@ -160,18 +148,7 @@ def cmd_zoo(args) -> int:
     return 0
 
 
-def report_unknown_arg(sp) -> None:
-    """The ``--report-unknown`` flag of every command that counts models."""
-    sp.add_argument(
-        "--report-unknown",
-        action="store_true",
-        help="keep ops without a counting rule as 'unknown' rows (bytes only, no MACs) instead of failing",
-    )
-
-
 def add_commands(sub) -> None:
-    from roofline.cli import figure_path, nonnegative_float, positive_float, positive_int
-
     dtypes = sorted(PRECISION_BYTES)
 
     s = sub.add_parser("sweep", help="the MobileNetV4 ridge-point sweep: PNG, CSV and a table (default: the zoo)")

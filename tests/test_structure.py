@@ -1,0 +1,91 @@
+"""The package's structure: no import circles (but the one being taken apart), no module too long."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("roofline", "profilers")
+# The counting core still loads models, counts If branches and builds zoo networks through one
+# another (graph <-> count, tflite, zoo). Being taken apart (issue 15); it must not grow.
+KNOWN_CIRCLE = {
+    "roofline.blocks", "roofline.builder", "roofline.checks", "roofline.count", "roofline.fuse", "roofline.graph",
+    "roofline.ops", "roofline.ops.conv", "roofline.ops.elementwise", "roofline.ops.linear", "roofline.ops.movement",
+    "roofline.ops.pool", "roofline.ops.tflite", "roofline.tflite", "roofline.tflite_ops", "roofline.zoo",
+}  # fmt: skip
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def _imports(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Every module each one imports (at the top or inside a function: a circle either way)."""
+    graph = {}
+    for name, path in modules.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                submodules = [f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules]
+                other_names = len(submodules) < len(node.names)  # names the module itself defines
+                targets = submodules + ([node.module] if other_names else [])
+            # a package's own modules run after its __init__ anyway: importing its names is no circle
+            deps |= {t for t in targets if t in modules and t != name and not name.startswith(t + ".")}
+        graph[name] = deps
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(component)
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_circle_but_the_known_one():
+    circles = _circles(_imports(_modules()))
+    assert all(c <= KNOWN_CIRCLE for c in circles), [sorted(c - KNOWN_CIRCLE) for c in circles]
+
+
+def test_the_circle_finder_finds_a_circle():
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
+
+
+def test_the_command_line_package_has_no_module_importing_another_but_common():
+    graph = _imports(_modules())
+    for name, deps in graph.items():
+        if name.startswith("roofline.cli.") and name != "roofline.cli.main":
+            assert {d for d in deps if d.startswith("roofline.cli")} <= {"roofline.cli.common"}, name
