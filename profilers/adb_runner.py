@@ -28,7 +28,7 @@ from profilers.adb import Device, DeviceError, DeviceGoneError, fingerprint, pri
 from profilers.benchmark_output import parse_op_profile, parse_summary
 from profilers.onnxruntime_runner import Measurement
 from profilers.stats import NOISY_SPREAD, Stats
-from roofline.errors import InvalidParameterError, check_choice
+from roofline.errors import InvalidParameterError, check_choice, check_threads
 from roofline.files import atomic_write
 
 __all__ = ["AdbRunner", "DELEGATES", "remembered_binary"]
@@ -99,8 +99,7 @@ class AdbRunner:
                  threads: int = 1, affinity: str | None = None, delegate: str = "xnnpack", key=None,
                  workdir: str = "/data/local/tmp/roofline", timeout_s: float = 120.0, retries: int = 1):  # fmt: skip
         check_choice(delegate, DELEGATES, "delegate")
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise InvalidParameterError(f"the 'threads' parameter must be a whole number >= 1, got {threads!r}")
+        check_threads(threads)
         if affinity is not None and not (isinstance(affinity, str) and re.fullmatch(r"(0x)?[0-9a-fA-F]+", affinity)):
             raise InvalidParameterError(f"the 'affinity' parameter must be a hexadecimal taskset CPU mask such as f0 "
                                         f"(the big cores of most phones), got {affinity!r}")  # fmt: skip
