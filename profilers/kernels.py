@@ -307,7 +307,7 @@ def layer_keys(model, precision: str = "fp32", style: str = "generic") -> dict[s
     """Kernel key of every runtime-fused layer of a model: {layer name: key or None} (see kernels_of)."""
     import roofline
     from roofline.errors import check_choice
-    from roofline.graph import Graph
+    from roofline.ir import Graph
 
     check_choice(style, ("structured", "generic"), "style")
     graph = model if isinstance(model, Graph) else roofline.load_graph(model)

@@ -15,7 +15,7 @@ from roofline.errors import ShapeError
 from roofline.onnx_flow import subgraphs
 
 if TYPE_CHECKING:
-    from roofline.graph import Graph, Node, Tensor
+    from roofline.ir import Graph, Node, Tensor
 
 __all__ = ["MAX_TENSOR_ELEMS", "check_initializers", "check_graph"]
 

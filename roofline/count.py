@@ -7,18 +7,19 @@ written down once in ``docs/conventions.md``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from onnx import TensorProto
 
 from roofline.dtypes import onnx_is_float, precision_bytes
-from roofline.errors import ShapeError, UnsupportedOpError, check_choice
+from roofline.errors import check_choice
 from roofline.fuse import FUSE_MODES, Layer, group_layers
-from roofline.graph import Graph, ModelLike, Tensor, load_graph
+from roofline.graph import load_graph
+from roofline.ir import Graph, ModelLike, Tensor
 from roofline.onnx_flow import combine_bounds
-from roofline.ops import Cost, rule_for, supported_ops
+from roofline.ops import Cost, node_costs
 
 __all__ = ["count", "totals", "price", "Layers", "COLUMNS"]
 
@@ -28,87 +29,9 @@ COLUMNS = [
     "sparsity", "weight_bytes", "input_bytes", "output_bytes", "bytes", "intensity_macs_per_byte", "bound",
     "nodes",
 ]  # fmt: skip
-#: a layer with more MACs than this comes from a corrupt model (a whole LLM forward pass is ~1e13)
-MAX_LAYER_MACS = 10**15
-#: and a model with more than this (int64 holds 9.2e18: totals and layer sums stay exact)
-MAX_MODEL_MACS = 10**17
 _ROLES = ("weight_bytes", "input_bytes", "output_bytes")
 # the columns that do not depend on the precision
 _STRUCTURE = [c for c in COLUMNS if c not in (*_ROLES, "flops", "bytes", "intensity_macs_per_byte")]
-_ON_UNKNOWN = ("raise", "report")
-
-
-def node_costs(graph: Graph, on_unknown: str = "raise") -> list[Cost]:
-    """Apply each node's counting rule. Unknown ops raise, or become ``kind="unknown"`` rows."""
-    check_choice(on_unknown, _ON_UNKNOWN, "on_unknown")
-    rules = [rule_for(n) for n in graph.nodes]
-    unknown = {
-        n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}::{n.op_type}": n.name
-        for n, r in zip(graph.nodes, rules)
-        if r is None
-    }
-    if unknown and on_unknown == "raise":
-        raise UnsupportedOpError(unknown, supported_ops(), unknown)
-    missing = [
-        (n, t)
-        for n, r in zip(graph.nodes, rules)
-        if r is not None
-        for t in n.inputs + n.outputs
-        if t is not None and t.shape is None
-    ]
-    if missing:
-        node, t = missing[0]
-        raise ShapeError(
-            f"shape of tensor {t.name!r} (read or written by {node.op_type} node {node.name!r}) is unknown after "
-            f"shape inference; {len(missing)} tensor use(s) affected. Set the model's input shapes with "
-            f"input_shapes=..., or check for ops whose output shape depends on data"
-            + (f" (it may depend on ops without a counting rule: {', '.join(sorted(unknown))})" if unknown else "")
-        )
-    out = []
-    for node, rule in zip(graph.nodes, rules):
-        if rule is None:
-            known = [t for t in node.inputs + node.outputs if t is not None and t.shape is not None]
-            out.append(
-                Cost(
-                    "unknown",
-                    0,
-                    tuple((t, t.numel) for t in known if t in node.inputs),
-                    tuple((t, t.numel) for t in known if t in node.outputs),
-                )
-            )
-            if node.repeat != 1:
-                out[-1] = _repeated(out[-1], node.repeat)
-            continue
-        try:
-            c = rule(node)
-        except (TypeError, IndexError, AttributeError, ValueError, ZeroDivisionError, ShapeError) as exc:
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ShapeError(f"cannot count {node.op_type} node {node.name!r}: {detail}") from None
-        out.append(_repeated(c, node.repeat) if node.repeat != 1 else c)
-        if not 0 <= out[-1].macs <= MAX_LAYER_MACS:
-            raise ShapeError(
-                f"{node.op_type} node {node.name!r} would count {out[-1].macs:.3g} MACs (outside 0..1e15): its shapes "
-                "are absurd; the model is corrupt or contradicts itself"
-            )
-    total = sum(int(c.macs) for c in out)  # Python integers: a sum never wraps around in int64
-    if total > MAX_MODEL_MACS:
-        raise ShapeError(
-            f"the model would count {total:.3g} MACs in {len(out)} nodes (more than 1e17): its shapes are absurd; "
-            "the model is corrupt or contradicts itself"
-        )
-    return out
-
-
-def _repeated(c: Cost, repeat: int) -> Cost:
-    """A node that runs ``repeat`` times per inference (a loop body): MACs and every byte it moves, multiplied."""
-    return replace(
-        c,
-        macs=c.macs * repeat,
-        reads=tuple((t, e * repeat) for t, e in c.reads),
-        writes=tuple((t, e * repeat) for t, e in c.writes),
-    )
-
-
 # constants of these integer types are quantised weights (not shape arithmetic): they count as parameters
 _QUANTISED = {TensorProto.INT8, TensorProto.UINT8, TensorProto.INT4, TensorProto.UINT4}
 

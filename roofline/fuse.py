@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from roofline.graph import Graph
+from roofline.ir import Graph
 from roofline.ops import Cost
 from roofline.ops.movement import RESHAPE_LIKE
 

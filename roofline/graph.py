@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +20,8 @@ from google.protobuf.message import DecodeError
 from onnx import helper, shape_inference
 
 from roofline.checks import MAX_TENSOR_ELEMS, check_graph, check_initializers
-from roofline.dtypes import onnx_itemsize
 from roofline.errors import ModelLoadError, RooflineError, ShapeError, did_you_mean
+from roofline.ir import Graph, ModelLike, Node, Tensor
 from roofline.onnx_flow import (
     CONTROL_FLOW,
     FlowState,
@@ -38,8 +36,6 @@ from roofline.onnx_flow import (
 )
 
 __all__ = ["Tensor", "Node", "Graph", "load_graph", "ModelLike"]
-
-ModelLike = str | os.PathLike | bytes | onnx.ModelProto
 
 # nodes whose output depends only on the *shape* of their input, never on its values
 _SHAPE_ONLY_OPS = {"Shape", "Size"}
@@ -61,84 +57,6 @@ _MAX_VALUE_ELEMS = 64
 _GROWING_OPS = {"ConstantOfShape", "Expand", "Tile", "Range", "Resize", "Upsample", "Pad", "OneHot", "EyeLike"}
 # rounds of (shape inference, bounding data-dependent sizes, inlining control flow): one per nesting level
 _MAX_FLOW_ROUNDS = 32
-
-
-@dataclass(frozen=True)
-class Tensor:
-    """One tensor as the counting rules see it."""
-
-    name: str
-    shape: tuple[int, ...] | None  # None when not statically known
-    elem_type: int  # onnx.TensorProto element type
-    const: bool  # known at load time (a weight), not an activation
-
-    @cached_property
-    def numel(self) -> int:
-        if self.shape is None:
-            raise ShapeError(f"tensor {self.name!r} has no static shape")
-        return math.prod(self.shape)
-
-    @property
-    def itemsize(self) -> float:
-        return onnx_itemsize(self.elem_type)
-
-    def shape_str(self) -> str:
-        if self.shape is None:
-            return "?"
-        return "x".join(str(d) for d in self.shape) if self.shape else "scalar"
-
-
-@dataclass(frozen=True)
-class Node:
-    """One ONNX node with its resolved input and output tensors (optional inputs are None)."""
-
-    name: str
-    op_type: str
-    domain: str
-    attrs: Mapping[str, object]
-    inputs: tuple[Tensor | None, ...]
-    outputs: tuple[Tensor, ...]
-    #: "" exact; "upper": sizes are upper bounds of data-dependent sizes; "lower": one iteration of a
-    #: loop whose trip count is known only at run time
-    bound: str = ""
-    repeat: int = 1  # runs this many times per inference (a loop body with a constant trip count)
-
-    def input(self, i: int) -> Tensor | None:
-        return self.inputs[i] if i < len(self.inputs) else None
-
-    def attr(self, name: str, default=None):
-        return self.attrs.get(name, default)
-
-
-@dataclass
-class Graph:
-    """A model's run-time nodes in topological order, with constant subgraphs folded away."""
-
-    name: str
-    nodes: list[Node]
-    tensors: dict[str, Tensor]
-    inputs: list[str]
-    outputs: list[str]
-    folded: list[str] = field(default_factory=list)  # names of constant nodes a runtime folds at load
-    opset: int = 0
-    # values of the small constants (<= _MAX_VALUE_ELEMS elements) that running nodes read: axes, pads,
-    # target shapes, scalars; what single-layer kernels are rebuilt from
-    values: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    # "upper" / "lower" -> the nodes whose data-dependent size or run-time trip count makes rows bounds,
-    # as "NonZero 'name'"
-    bound_sources: dict[str, list[str]] = field(default_factory=dict)
-    # sparse weights (TFLite): tensor name -> share of its elements that are not stored
-    sparsity: dict[str, float] = field(default_factory=dict, repr=False)
-
-    @cached_property
-    def consumers(self) -> dict[str, list[int]]:
-        """Tensor name -> indices (into ``nodes``) of the nodes that read it."""
-        out: dict[str, list[int]] = {}
-        for i, node in enumerate(self.nodes):
-            for t in node.inputs:
-                if t is not None:
-                    out.setdefault(t.name, []).append(i)
-        return out
 
 
 def _read_model(model: ModelLike) -> tuple[onnx.ModelProto, str | None]:
@@ -657,7 +575,7 @@ def _settle(proto: onnx.ModelProto, weights: set[str], base_dir: str | None, sta
 
 def _branch_cost(branch: onnx.GraphProto, proto: onnx.ModelProto, infos, const: set[str], value_of):
     """(MACs, bytes, output shapes) of an If branch counted on its own, or None when it cannot be."""
-    from roofline.count import node_costs
+    from roofline.ops import node_costs  # here: the rules import the IR, never this loader
 
     inputs, inits = [], []
     for ref in sorted(outer_refs(branch)):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from roofline.graph import Graph
+from roofline.ir import Graph
 
 __all__ = ["Reorder", "reorders", "BLOCK_CHANNELS", "nchwc_block"]
 

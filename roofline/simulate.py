@@ -21,7 +21,8 @@ from roofline.count import Layers, price
 from roofline.devices import DeviceSpec, load_devices
 from roofline.errors import InvalidParameterError, check_choice
 from roofline.fuse import FUSE_MODES
-from roofline.graph import Graph, ModelLike, load_graph
+from roofline.graph import load_graph
+from roofline.ir import Graph, ModelLike
 from roofline.latency import LatencyModel
 
 __all__ = ["Prediction", "predict", "roofline_time"]

@@ -38,7 +38,7 @@ from onnx import TensorProto
 from roofline.checks import MAX_TENSOR_ELEMS
 from roofline.dtypes import onnx_itemsize
 from roofline.errors import ModelLoadError, RooflineError, ShapeError, did_you_mean
-from roofline.graph import Graph, Node, Tensor
+from roofline.ir import Graph, Node, Tensor
 from roofline.tflite_ops import ACTIVATIONS, CONTROL_FLOW, OpContext, translate
 
 __all__ = ["is_tflite", "load_tflite"]

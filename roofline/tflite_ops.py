@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from roofline.errors import ModelLoadError
-from roofline.graph import Tensor
+from roofline.ir import Tensor
 
 __all__ = ["OpContext", "translate", "builtin_op", "custom_op", "ACTIVATIONS", "SAME", "CONTROL_FLOW"]
 

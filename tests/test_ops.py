@@ -13,7 +13,7 @@ from onnx import helper
 from test_ops_graph import GRAPH_CASES
 
 import roofline
-from roofline.graph import Node, Tensor
+from roofline.ir import Node, Tensor
 from roofline.ops import KINDS, rule_for, supported_ops
 
 F = np.float32

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 import roofline
-from roofline.graph import Graph, Node, Tensor
+from roofline.ir import Graph, Node, Tensor
 from roofline.ops import KINDS
 
 

@@ -14,7 +14,7 @@ import pytest
 
 import roofline
 from profilers.tflite_writer import TfliteWriter
-from roofline.graph import Node, Tensor
+from roofline.ir import Node, Tensor
 from roofline.ops import _RULES, KINDS
 from roofline.tflite_ops import CONTROL_FLOW, OpContext, builtin_op, custom_op, translate
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from roofline.graph import Node
+from roofline.ir import Node
 from roofline.ops import Cost, cost, register_op
 
 

@@ -6,7 +6,7 @@ Clip, the 3 of a hard-swish) is an immediate: it reads no bytes and is not a par
 
 from __future__ import annotations
 
-from roofline.graph import Node
+from roofline.ir import Node
 from roofline.ops import Cost, cost, register_op
 
 ACTIVATIONS = (

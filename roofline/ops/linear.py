@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from roofline.errors import ShapeError
-from roofline.graph import Node, Tensor
+from roofline.ir import Node, Tensor
 from roofline.ops import Cost, cost, register_op
 
 

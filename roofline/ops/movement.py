@@ -6,7 +6,7 @@ reshape-like nodes free, as deployed runtimes do (see ``roofline.fuse``).
 
 from __future__ import annotations
 
-from roofline.graph import Node
+from roofline.ir import Node
 from roofline.ops import Cost, cost, is_immediate, register_op
 
 #: ops that only re-label a tensor's shape: free in the fused view

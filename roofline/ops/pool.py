@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from roofline.graph import Node
+from roofline.ir import Node
 from roofline.ops import Cost, cost, register_op
 
 REDUCE = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from roofline.graph import Node, Tensor
+from roofline.ir import Node, Tensor
 from roofline.ops import Cost, cost, is_immediate, register_op
 from roofline.ops.linear import _kind, recurrent_macs
 
