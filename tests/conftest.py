@@ -46,8 +46,8 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def phone(tmp_path):
-    """The loopback test phone (profilers/loopback_adb.py), on 127.0.0.1."""
-    from profilers.loopback_adb import LoopbackDevice
+    """The loopback test phone (tests/fakes/loopback_adb.py), on 127.0.0.1."""
+    from fakes.loopback_adb import LoopbackDevice
 
     with LoopbackDevice(tmp_path / "phone") as device:
         yield device
@@ -56,6 +56,6 @@ def phone(tmp_path):
 @pytest.fixture
 def binary(tmp_path):
     """The loopback phone's ``benchmark_model`` stand-in, to push."""
-    from profilers.loopback_adb import write_benchmark_standin
+    from fakes.loopback_adb import write_benchmark_standin
 
     return write_benchmark_standin(tmp_path / "benchmark_model")

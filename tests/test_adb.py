@@ -12,13 +12,13 @@ import threading
 import time
 
 import pytest
+from fakes.loopback_adb import LoopbackDevice
 
 import roofline
 from profilers.adb import Device, DeviceError, DeviceGoneError, UnauthorizedError, fingerprint
 from profilers.adb_runner import AdbRunner
 from profilers.build import build_lut
 from profilers.kernels import sample_kernels
-from profilers.loopback_adb import LoopbackDevice
 from profilers.lut import open_lut
 from profilers.tflite_writer import example_network
 from roofline.cli import main

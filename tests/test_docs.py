@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 from docs_runner import blocks, commands, run_document
-
-from profilers.loopback_adb import LoopbackDevice, write_benchmark_standin
+from fakes.loopback_adb import LoopbackDevice, write_benchmark_standin
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "lut" / "README.md"]

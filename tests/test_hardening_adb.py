@@ -10,10 +10,10 @@ import re
 import stat
 
 import pytest
+from fakes.loopback_adb import LoopbackDevice
 
 from profilers.adb import Device, DeviceError, adb_key, fingerprint, safe_name
 from profilers.adb_runner import AdbRunner, remembered_binary
-from profilers.loopback_adb import LoopbackDevice
 from profilers.lut import open_lut
 from profilers.tflite_writer import example_network
 from roofline.cli import main

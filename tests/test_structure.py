@@ -81,3 +81,11 @@ def test_the_command_line_package_has_no_module_importing_another_but_common():
     for name, deps in graph.items():
         if name.startswith("roofline.cli.") and name != "roofline.cli.main":
             assert {d for d in deps if d.startswith("roofline.cli")} <= {"roofline.cli.common"}, name
+
+
+def test_the_test_fakes_stay_out_of_the_installed_packages():
+    # the loopback phone and its benchmark_model live in tests/fakes; nothing installed imports them
+    assert (ROOT / "tests" / "fakes" / "loopback_adb.py").is_file()
+    for name, path in _modules().items():
+        text = path.read_text(encoding="utf-8")
+        assert "LoopbackDevice" not in text and "from fakes" not in text and "import fakes" not in text, name

@@ -425,8 +425,10 @@ class LoopbackDevice:
 
 def write_benchmark_standin(path) -> Path:
     """Write the loopback device's ``benchmark_model``: runs the ``.tflite`` with LiteRT on this host and
-    prints what the real tool prints (see ``profilers.benchmark_standin``)."""
+    prints what the real tool prints (see ``benchmark_standin`` beside this file)."""
     path = Path(path)
-    path.write_text(f"#!{sys.executable}\nfrom profilers.benchmark_standin import main\nraise SystemExit(main())\n")
+    here = str(Path(__file__).resolve().parent)
+    path.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {here!r})\n"
+                    "from benchmark_standin import main\nraise SystemExit(main())\n")  # fmt: skip
     path.chmod(0o755)
     return path
