@@ -12,11 +12,13 @@ counted once with roofline at int8 (fused layers, as the w8a8 TFLite models run)
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _layers import layers_cli  # noqa: E402
 
 # AI Hub model id -> torchvision builder (and keyword arguments), as its model.py builds it
 NETWORKS = {
@@ -62,33 +64,9 @@ def export(out: Path) -> int:
     return 0
 
 
-def count(exports: Path) -> int:
-    import pandas as pd
-
-    import roofline
-    from profilers.public_data import LAYER_COLUMNS, LUT_DIR, public_meta
-
-    info = public_meta("qai_hub")["layers"]
-    tables = []
-    for name in NETWORKS:
-        t = roofline.count(exports / f"{name}.onnx", fuse=info["fuse"], weight_dtype=info["weight_dtype"],
-                           activation_dtype=info["activation_dtype"])  # fmt: skip
-        tables.append(t.assign(model=name)[list(LAYER_COLUMNS)])
-        gmacs, mb = t["macs"].sum() / 1e9, t["weight_bytes"].sum() / 1e6
-        print(f"{name:<20} {len(t):4d} layers  {gmacs:6.2f} GMACs  {mb:6.1f} MB of weights")
-    path = LUT_DIR / "qai_hub" / info["file"]
-    pd.concat(tables).to_csv(path, index=False, float_format="%.10g")
-    print(f"-> {path}")
-    return 0
-
-
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("action", choices=("export", "count"))
-    ap.add_argument("dir", nargs="?", default="exports", help="the ONNX exports' folder (default ./exports)")
-    ap.add_argument("--out", help="export: where the ONNX files go (default: dir)")
-    args = ap.parse_args(argv)
-    return export(Path(args.out or args.dir)) if args.action == "export" else count(Path(args.dir))
+    files = {name: f"{name}.onnx" for name in NETWORKS}
+    return layers_cli(__doc__, "qai_hub", export, lambda folder: {k: folder / f for k, f in files.items()}, argv)
 
 
 if __name__ == "__main__":

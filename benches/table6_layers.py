@@ -13,12 +13,14 @@ torch. Not run by the tests (torch and timm are not dependencies of roofline)::
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _layers import layers_cli  # noqa: E402
 
 # Table 6 row -> (timm name, input resolution): the paper's MobileOne at 224, FastViT at its 256,
 # EfficientViT at the resolution its row names, ConvNeXt at 224. MultiHardware-AVG/MAX have no public build.
@@ -54,33 +56,10 @@ def export(out: Path) -> int:
     return 0
 
 
-def count(exports: Path) -> int:
-    import pandas as pd
-
-    import roofline
-    from profilers.public_data import LAYER_COLUMNS, LUT_DIR, public_meta
-
-    info = public_meta("mobilenetv4_table6")["layers"]
-    tables = []
-    for label, (name, res) in NETWORKS.items():
-        t = roofline.count(exports / f"{name}_{res}.onnx", fuse=info["fuse"], weight_dtype=info["weight_dtype"],
-                           activation_dtype=info["activation_dtype"])  # fmt: skip
-        tables.append(t.assign(model=label)[list(LAYER_COLUMNS)])
-        gmacs, mb = t["macs"].sum() / 1e9, t["weight_bytes"].sum() / 1e6
-        print(f"{label:<26} {len(t):4d} layers  {gmacs:5.2f} GMACs  {mb:5.1f} MB of weights")
-    path = LUT_DIR / "mobilenetv4_table6" / info["file"]
-    pd.concat(tables).to_csv(path, index=False, float_format="%.10g")
-    print(f"-> {path}")
-    return 0
-
-
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("action", choices=("export", "count"))
-    ap.add_argument("dir", nargs="?", default="exports", help="the ONNX exports' folder (default ./exports)")
-    ap.add_argument("--out", help="export: where the ONNX files go (default: dir)")
-    args = ap.parse_args(argv)
-    return export(Path(args.out or args.dir)) if args.action == "export" else count(Path(args.dir))
+    files = {label: f"{name}_{res}.onnx" for label, (name, res) in NETWORKS.items()}
+    return layers_cli(__doc__, "mobilenetv4_table6", export, lambda folder: {k: folder / f for k, f in files.items()},
+                      argv)  # fmt: skip
 
 
 if __name__ == "__main__":

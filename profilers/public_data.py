@@ -17,6 +17,7 @@ import io
 import pickle
 import re
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ __all__ = [
     "public_meta",
     "load_public",
     "load_layers",
+    "write_layers",
     "write_public",
     "import_help_nasbench201",
     "import_hw_nas_bench",
@@ -125,6 +127,22 @@ def load_layers(dataset: str) -> dict[str, pd.DataFrame]:
         t.attrs.update(model=model, **{k: info[k] for k in ("fuse", "weight_dtype", "activation_dtype")})
         out[model] = t
     return out
+
+
+def write_layers(dataset: str, models: Mapping[str, str | Path]) -> Path:
+    """Count ``models`` (label -> model file) as ``meta.yaml``'s ``layers`` says and store the tables
+    that :func:`load_layers` reads (how the shipped layer tables are made, from exports that need torch)."""
+    import roofline
+
+    info = public_meta(dataset)["layers"]
+    tables = []
+    for label, model in models.items():
+        t = roofline.count(model, fuse=info["fuse"], weight_dtype=info["weight_dtype"],
+                           activation_dtype=info["activation_dtype"])  # fmt: skip
+        tables.append(t.assign(model=label)[list(LAYER_COLUMNS)])
+        gmacs, mb = t["macs"].sum() / 1e9, t["weight_bytes"].sum() / 1e6
+        print(f"{label:<26} {len(t):4d} layers  {gmacs:6.2f} GMACs  {mb:6.1f} MB of weights")
+    return write_public(pd.concat(tables), LUT_DIR / dataset / info["file"])
 
 
 def write_public(table: pd.DataFrame, path: str | Path, layout: str = "long", id_columns=("model",)) -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -57,7 +58,10 @@ def test_the_users_adb_key_is_reused(phone, home):
 
 @pytest.mark.skipif(shutil.which("adb") is None, reason="Debian's adb client is not installed (apt-get install adb)")
 def test_debians_adb_client_speaks_to_the_test_device(phone, tmp_path, home):
-    env = {**os.environ, "HOME": str(home), "ANDROID_ADB_SERVER_PORT": "15137"}
+    with socket.socket() as s:  # a free port for this test's adb server: two test runs at once never share one
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HOME": str(home), "ANDROID_ADB_SERVER_PORT": str(port)}
 
     def adb(*args):
         r = subprocess.run(["adb", *args], env=env, capture_output=True, text=True, timeout=60)
