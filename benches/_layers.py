@@ -1,5 +1,5 @@
 """What the layer-table scripts share: ``export DIR`` in an environment with torch, ``count DIR`` in
-roofline's (``profilers.public_data.write_layers`` counts and stores them)."""
+roofline's (``roofline.public.write_layers`` counts and stores them)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def layers_cli(doc: str, dataset: str, export: Callable[[Path], int], files: Cal
     args = ap.parse_args(argv)
     if args.action == "export":
         return export(Path(args.out or args.dir))
-    from profilers.public_data import write_layers
+    from roofline.public import write_layers
 
     print(f"-> {write_layers(dataset, files(Path(args.dir)))}")
     return 0

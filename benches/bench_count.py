@@ -22,7 +22,7 @@ import onnx
 from _timing import summary, timed
 
 import roofline
-from roofline.builder import GraphBuilder
+from roofline.zoo.builder import GraphBuilder
 
 
 def big_network(blocks: int) -> onnx.ModelProto:

@@ -1,6 +1,6 @@
 """Fidelity: how well each predictor matches public measurements of real devices (a benchmark, not a test).
 
-For every public dataset shipped in ``lut/`` (``profilers.public_data``):
+For every public dataset shipped in ``lut/`` (``roofline.public``):
 
 - **MobileNetV4 Table 6** (arXiv 2404.10518): per device, the zoo networks the table lists, then also the
   11 timm networks whose layer tables ship with it. Spearman's rank correlation of MACs alone, of the
@@ -35,10 +35,10 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import roofline  # noqa: E402
-from profilers.nasbench201 import build_nasbench201, parse_arch  # noqa: E402
-from profilers.public_data import load_layers, load_public, public_meta  # noqa: E402
-from profilers.reference_nets import resnet50, vgg16  # noqa: E402
-from roofline.fit import fit  # noqa: E402
+from roofline.devices.fit import fit  # noqa: E402
+from roofline.public import load_layers, load_public, public_meta  # noqa: E402
+from roofline.public.nasbench201 import build_nasbench201, parse_arch  # noqa: E402
+from roofline.public.reference_nets import resnet50, vgg16  # noqa: E402
 
 # the paper's ridge-point devices: Table 6 column -> shipped spec, and Table 16's Spearman for it
 TABLE16 = {"pixel6_cpu": ("pixel6_cpu", 0.973), "s23_cpu": ("galaxy_s23_cpu", 0.962),
@@ -203,7 +203,7 @@ def coral() -> None:
 
 def qai_hub(base_networks: int = 5, seed: int = 0) -> None:
     """AI Hub's published NPU times of its 23 torchvision classifiers (float models, run in fp16)."""
-    from profilers.shipped_fits import QAI_HUB
+    from roofline.public.shipped_fits import QAI_HUB
 
     tables = load_layers("qai_hub")
     df = load_public("qai_hub")
@@ -241,10 +241,10 @@ def qai_hub(base_networks: int = 5, seed: int = 0) -> None:
 
 def datasheets() -> None:
     """The datasheet specs against published latencies: datasheet numbers alone, and as shipped (their
-    fitted compute and memory efficiencies and fixed cost; ``profilers.shipped_fits.DATASHEET``)."""
+    fitted compute and memory efficiencies and fixed cost; ``roofline.public.shipped_fits.DATASHEET``)."""
     from dataclasses import replace
 
-    from profilers.shipped_fits import DATASHEET, datasheet_rows, fit_datasheet
+    from roofline.public.shipped_fits import DATASHEET, datasheet_rows, fit_datasheet
 
     print("\n== Datasheet specs vs published latencies (predicted / published) ==")
     for name in DATASHEET:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from profilers.build import build_lut
-from profilers.kernels import kernels_of
 from roofline import zoo
+from roofline.profilers.build import build_lut
+from roofline.profilers.kernels import kernels_of
 
 
 def main(argv=None) -> int:

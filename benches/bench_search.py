@@ -22,14 +22,14 @@ import warnings
 
 import numpy as np
 
-from roofline.blocks import block_layers, expanded
-from roofline.builder import build_network
 from roofline.devices import list_devices, load_device
-from roofline.fasteval import Evaluator
-from roofline.objectives import Reward
+from roofline.devices.simulate import predict
 from roofline.search import search
-from roofline.simulate import predict
-from roofline.space import ScalingSpace, UibSpace
+from roofline.search.fasteval import Evaluator
+from roofline.search.objectives import Reward
+from roofline.search.space import ScalingSpace, UibSpace
+from roofline.zoo.blocks import block_layers, expanded
+from roofline.zoo.builder import build_network
 
 
 def spread(values) -> str:

@@ -16,7 +16,7 @@ from _timing import summary, timed
 
 import roofline
 from roofline import zoo
-from roofline.sweep import sweep
+from roofline.analysis.sweep import sweep
 
 
 def main(argv=None) -> int:

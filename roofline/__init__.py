@@ -9,12 +9,12 @@
 from __future__ import annotations
 
 from roofline import zoo
-from roofline.count import count, totals
+from roofline.counting.table import count, totals
 from roofline.devices import DeviceSpec, device_table, list_devices, load_device
+from roofline.devices.simulate import Prediction, predict
 from roofline.errors import RooflineError
-from roofline.graph import load_graph
+from roofline.ir.onnx import load_graph
 from roofline.ops import register_op, supported_ops
-from roofline.simulate import Prediction, predict
 
 __version__ = "0.1.0"
 
@@ -35,10 +35,21 @@ __all__ = [
 ]
 
 
+_LAZY = {
+    "plot": "roofline.analysis.plot",
+    "sweep": "roofline.analysis.sweep",
+    "fit": "roofline.devices.fit",
+    "search": "roofline.search",
+    "space": "roofline.search.space",
+    "fasteval": "roofline.search.fasteval",
+    "objectives": "roofline.search.objectives",
+}
+
+
 def __getattr__(name: str):
     """``roofline.plot``, ``roofline.sweep``, ``roofline.fit``: loaded on first use (matplotlib, scipy)."""
-    if name in ("plot", "sweep", "fit", "search", "space", "fasteval", "objectives"):
+    if name in _LAZY:
         import importlib
 
-        return importlib.import_module(f"roofline.{name}")
+        return importlib.import_module(_LAZY[name])
     raise AttributeError(f"module 'roofline' has no attribute {name!r}")

@@ -16,13 +16,13 @@ import pytest
 from fakes.loopback_adb import LoopbackDevice
 
 import roofline
-from profilers.adb import Device, DeviceError, DeviceGoneError, UnauthorizedError, fingerprint
-from profilers.adb_runner import AdbRunner
-from profilers.build import build_lut
-from profilers.kernels import sample_kernels
-from profilers.lut import open_lut
-from profilers.tflite_writer import example_network
 from roofline.cli import main
+from roofline.profilers.adb import Device, DeviceError, DeviceGoneError, UnauthorizedError, fingerprint
+from roofline.profilers.build import build_lut
+from roofline.profilers.kernels import sample_kernels
+from roofline.profilers.lut import open_lut
+from roofline.profilers.runners.adb import AdbRunner
+from roofline.profilers.tflite_writer import example_network
 
 FAST = {"min_repeats": 5, "warmup": 1, "max_seconds": 0.05}
 
@@ -122,7 +122,7 @@ def test_the_benchmark_binary_is_asked_for_once_and_remembered(phone, binary):
 
 
 def test_op_profiling_maps_onto_the_layer_table(phone, binary):
-    from profilers.benchmark_output import map_ops_to_layers
+    from roofline.profilers.benchmark_output import map_ops_to_layers
 
     runner = AdbRunner(phone.address, benchmark_model=binary, affinity="1")
     data = example_network("fp32")

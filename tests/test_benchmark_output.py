@@ -1,4 +1,4 @@
-"""Tests of profilers.benchmark_output on recorded-output fixtures of TFLite / LiteRT ``benchmark_model``.
+"""Tests of roofline.profilers.benchmark_output on recorded-output fixtures of TFLite / LiteRT ``benchmark_model``.
 
 Where the layout of each fixture in tests/data/benchmark_model/ comes from. The tables are formatted as
 ``tensorflow::StatsCalculator`` formats them (``"\\t"`` + right-aligned field, 3 decimals; percentages and cdf
@@ -41,8 +41,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from profilers.benchmark_output import OP_COLUMNS, map_ops_to_layers, parse_op_profile, parse_summary
-from profilers.ort_trace import ParseError
+from roofline.profilers.benchmark_output import OP_COLUMNS, map_ops_to_layers, parse_op_profile, parse_summary
+from roofline.profilers.ort_trace import ParseError
 
 DATA = Path(__file__).parent / "data" / "benchmark_model"
 
@@ -390,7 +390,7 @@ EXAMPLE_AVG = [0.412, 0.154, 0.203, 0.031, 0.027, 0.019, 0.008]
 def example():
     pytest.importorskip("ai_edge_litert")
     import roofline
-    from profilers.tflite_writer import example_network
+    from roofline.profilers.tflite_writer import example_network
 
     table = roofline.count(example_network("fp32"), fuse="none")
     assert table["name"].tolist() == ["conv_2d_0:t3", "depthwise_conv_2d_1:t6", "conv_2d_2:t9", "add_3:t10",

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import roofline
-from roofline.blocks import ACTS, Block, SpecError, block_layers, decode, encode, network_cost
-from roofline.builder import NetworkBuilder, build_network
 from roofline.dtypes import PRECISION_BYTES
+from roofline.zoo.blocks import ACTS, Block, SpecError, block_layers, decode, encode, network_cost
+from roofline.zoo.builder import NetworkBuilder, build_network
 
 # one network per block type and variant: a stem, the block under test, a head
 VARIANTS = {

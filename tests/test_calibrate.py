@@ -10,16 +10,16 @@ import pytest
 import yaml
 
 import roofline
-from profilers import get_runner
-from profilers.build import build_lut
-from profilers.calibrate import CalibrationError, calibrate, fit_roofline, predict_measured
-from profilers.kernels import is_generic, kernel_model, kernels_of, layer_keys, parse_layer
-from profilers.lut import open_lut
-from profilers.ort_trace import node_times
 from roofline.cli import main
+from roofline.counting.ort_layout import reorders
 from roofline.devices import write_spec
 from roofline.errors import InvalidParameterError, SpecError
-from roofline.ort_layout import reorders
+from roofline.profilers import get_runner
+from roofline.profilers.build import build_lut
+from roofline.profilers.calibrate import CalibrationError, calibrate, fit_roofline, predict_measured
+from roofline.profilers.kernels import is_generic, kernel_model, kernels_of, layer_keys, parse_layer
+from roofline.profilers.lut import open_lut
+from roofline.profilers.ort_trace import node_times
 
 FAST = {"warmup": 2, "runs": 8}
 
@@ -209,8 +209,8 @@ def test_validate_prints_errors_and_a_scatter_plot(tmp_path, capsys):
 def test_inside_a_network_weights_come_cold_at_streaming_bandwidth():
     """The assumption behind the ``weights`` correction, checked on a kernel: with the caches flushed
     before each run, a weight-bound layer slows down by about its weight bytes / streaming bandwidth."""
-    from profilers.build import stream_bandwidth
-    from profilers.ort_trace import run_totals
+    from roofline.profilers.build import stream_bandwidth
+    from roofline.profilers.ort_trace import run_totals
 
     runner = get_runner("onnxruntime")
     model = kernel_model("gemm_m1_k1280_n1000_fp32")
@@ -227,7 +227,7 @@ def test_inside_a_network_weights_come_cold_at_streaming_bandwidth():
 
 
 def test_symbolic_batch_is_bound_to_one_for_validation(tmp_path):
-    from profilers.validate import static_batch
+    from roofline.profilers.validate import static_batch
 
     model = kernel_model("pwconv_s1_i8_o16_h8_w8_fp32")
     model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"

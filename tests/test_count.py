@@ -336,7 +336,7 @@ def test_model_local_functions_are_counted_through_their_bodies():
 def test_shape_arithmetic_beyond_data_propagation_is_folded(monkeypatch):
     # Div and ReduceProd on a shape are outside ONNX data propagation: the reshape target is only known
     # after evaluating the constant subgraph. x 1x8x4x4 -> target [2, (1*4*4*4)] = [2, 64] -> 2x64 @ 64x10
-    import roofline.graph as graph
+    import roofline.ir.onnx as graph
 
     calls = []
     fold = graph._fold_constants

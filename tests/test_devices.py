@@ -36,7 +36,7 @@ def test_mnv4_fitted_ridge_points(name, ridge):
 
 
 def test_datasheet_specs_are_absolute():
-    from profilers.shipped_fits import DATASHEET as FITTED_TO_PUBLISHED
+    from roofline.public.shipped_fits import DATASHEET as FITTED_TO_PUBLISHED
 
     for name in DATASHEET:
         d = load_device(name)
@@ -49,8 +49,8 @@ def test_datasheet_specs_are_absolute():
 def test_datasheet_specs_are_within_2x_of_the_published_latencies_they_were_fitted_to():
     # lut/published_latencies and Table 6: refitting reproduces the shipped numbers, and every published
     # network lands within 0.5-2x (before: 0.03-0.6x, datasheet peaks that runtimes never reach)
-    from profilers.shipped_fits import DATASHEET as FITTED_TO_PUBLISHED
-    from profilers.shipped_fits import datasheet_rows, fit_datasheet, main
+    from roofline.public.shipped_fits import DATASHEET as FITTED_TO_PUBLISHED
+    from roofline.public.shipped_fits import datasheet_rows, fit_datasheet, main
 
     for name in FITTED_TO_PUBLISHED:
         shipped = load_device(name)
@@ -81,7 +81,7 @@ def test_shipped_fitted_specs_say_how_they_were_fitted():
 def test_coral_is_within_2x_of_its_published_times():
     # Coral's own table (lut/coral_edgetpu): the memory model (weights and activations in ~8 MB of SRAM)
     # and the fitted fixed cost put the zoo networks it lists within 0.5-2x
-    from profilers.public_data import load_public
+    from roofline.public import load_public
 
     table = load_public("coral_edgetpu")
     rows = table[table["zoo_name"].notna() & (table["device"] == "desktop_cpu_usb_edgetpu")]
@@ -151,8 +151,8 @@ def test_device_table_lists_every_device():
 
 
 def test_the_shipped_table6_fits_are_what_their_generator_fits():
-    # device_specs/*_fitted.yaml come from profilers/shipped_fits.py on lut/mobilenetv4_table6: refit one
-    from profilers.shipped_fits import TABLE6, fit_table6
+    # device_specs/*_fitted.yaml come from roofline/public/shipped_fits.py on lut/mobilenetv4_table6: refit one
+    from roofline.public.shipped_fits import TABLE6, fit_table6
 
     shipped = load_device("pixel6_cpu_fitted")
     again = fit_table6("pixel6_cpu")

@@ -10,7 +10,7 @@ import pytest
 import roofline
 from roofline.cli import main
 from roofline.devices import validate_spec
-from roofline.fit import FitError, fit
+from roofline.devices.fit import FitError, fit
 
 NETWORKS = ["mobilenet_v1", "mobilenet_v2", "mobilenet_v2_050", "mobilenet_v3_small", "mobilenet_v3_large",
             "mnv4_conv_s", "mnasnet_a1", "efficientnet_b0"]  # fmt: skip
@@ -85,7 +85,7 @@ def test_cross_validation_chooses_the_fusion_policy_and_how_finely_kinds_are_gro
         roofline.predict(model, result.spec, fuse="runtime")
     # paths that price runtime-fused layers only refuse it; the policy survives the file
     from roofline.devices import write_spec
-    from roofline.fasteval import Evaluator
+    from roofline.search.fasteval import Evaluator
 
     with pytest.raises(roofline.RooflineError, match="fitted with fusion 'none'"):
         Evaluator([result.spec])
@@ -178,7 +178,7 @@ def test_a_fitted_spec_drives_the_search_evaluator():
     # predict is tested in test_space); a term it cannot price (layout conversions) is refused
     from dataclasses import replace
 
-    from roofline.fasteval import Evaluator
+    from roofline.search.fasteval import Evaluator
 
     ev = Evaluator([truth(), truth(scale=2.0)])
     fast = ev.latency(["conv_k3_s2_c16 ds_k3_c32 head_n10"], resolution=96)
@@ -191,7 +191,7 @@ def test_a_fitted_spec_drives_the_search_evaluator():
 def test_published_phone_latencies_fit_predict_and_search_end_to_end(tmp_path, capsys):
     # the documented flow on real measurements: the MobileNetV4 paper's Pixel 6 CPU column (Table 6,
     # shipped in lut/) -> roofline fit -> predict a network it never saw -> search for that phone
-    from profilers.public_data import load_public
+    from roofline.public import load_public
 
     table6 = load_public("mobilenetv4_table6")
     rows = table6[(table6["device"] == "pixel6_cpu") & table6["zoo_name"].notna()]

@@ -12,13 +12,13 @@ import stat
 import pytest
 from fakes.loopback_adb import LoopbackDevice
 
-from profilers.adb import Device, DeviceError, adb_key, fingerprint, safe_name
-from profilers.adb_runner import AdbRunner, remembered_binary
-from profilers.lut import open_lut
-from profilers.tflite_writer import example_network
 from roofline.cli import main
 from roofline.errors import InvalidParameterError
 from roofline.files import atomic_write
+from roofline.profilers.adb import Device, DeviceError, adb_key, fingerprint, safe_name
+from roofline.profilers.lut import open_lut
+from roofline.profilers.runners.adb import AdbRunner, remembered_binary
+from roofline.profilers.tflite_writer import example_network
 
 FAST = {"min_repeats": 5, "warmup": 1, "max_seconds": 0.05}
 FAST_CLI = ["--sample", "2", "--runs", "5", "--warmup", "1", "--seconds", "0.05"]

@@ -178,8 +178,8 @@ def test_help_still_exits_0(capsys):
 
 
 def test_runners_refuse_bad_threads():
-    from profilers.litert_runner import LiteRtRunner
-    from profilers.onnxruntime_runner import OrtRunner
+    from roofline.profilers.runners.litert import LiteRtRunner
+    from roofline.profilers.runners.onnxruntime import OrtRunner
 
     for runner in (OrtRunner, LiteRtRunner):
         for threads in (0, -2, 1.5, True, "4"):

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from profilers.lut import LUT_COLUMNS, MAX_LATENCY_MS, LutError, open_lut
 from roofline.errors import RooflineError
 from roofline.files import atomic_write
+from roofline.profilers.lut import LUT_COLUMNS, MAX_LATENCY_MS, LutError, open_lut
 from roofline.search import ResultsError, read_results
-from roofline.space import ScalingSpace
+from roofline.search.space import ScalingSpace
 
 ROOT = Path(__file__).resolve().parents[1]
 META = {"runtime": "test", "threads": 1, "precision": "fp32"}
@@ -262,8 +262,8 @@ def test_an_empty_table_left_by_a_cut_creation_is_created_again(tmp_path):
 BUILDER = """
 import sys, time
 from pathlib import Path
-from profilers.build import build_lut
-from profilers.stats import Stats
+from roofline.profilers.build import build_lut
+from roofline.profilers.stats import Stats
 
 class Runner:
     calls = 0
@@ -301,8 +301,8 @@ def test_two_builders_at_once_measure_each_key_once(tmp_path):
 
 
 def test_a_claim_by_a_dead_builder_does_not_block(tmp_path):
-    from profilers.build import build_lut
-    from profilers.stats import Stats
+    from roofline.profilers.build import build_lut
+    from roofline.profilers.stats import Stats
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -20,12 +20,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from profilers.tflite_writer import TfliteWriter, example_network, tflite_kernel
 from roofline import zoo
-from roofline.builder import GraphBuilder, build_network
 from roofline.cli import main
-from roofline.count import count
+from roofline.counting.table import count
 from roofline.errors import InvalidParameterError, ModelLoadError, RooflineError, ShapeError
+from roofline.profilers.tflite_writer import TfliteWriter, example_network, tflite_kernel
+from roofline.zoo.builder import GraphBuilder, build_network
 
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
 flatbuffers = pytest.importorskip("flatbuffers")

@@ -11,9 +11,9 @@ import time
 import pytest
 
 import roofline
-from profilers.build import build_lut
-from profilers.kernels import decode, encode, kernel_model, kernels_of
-from profilers.lut import LUT_COLUMNS, LutError, open_lut
+from roofline.profilers.build import build_lut
+from roofline.profilers.kernels import decode, encode, kernel_model, kernels_of
+from roofline.profilers.lut import LUT_COLUMNS, LutError, open_lut
 
 FAST = {"warmup": 2, "runs": 10}
 META = {"runtime": "test", "threads": 1, "precision": "fp32"}
@@ -52,8 +52,8 @@ def test_bad_keys_are_rejected(key, message):
 
 
 def test_kernel_timing_leaves_out_layout_conversions_and_run_overhead(keys):
-    from profilers import get_runner
-    from profilers.build import kernel_stats
+    from roofline.profilers import get_runner
+    from roofline.profilers.build import kernel_stats
 
     runner = get_runner("onnxruntime", threads=1)
     model = kernel_model(next(k for k in keys if k.startswith("pwconv")))
@@ -65,7 +65,7 @@ def test_kernel_timing_leaves_out_layout_conversions_and_run_overhead(keys):
 
 
 def test_run_totals_sums_nodes_inside_each_run():
-    from profilers.ort_trace import run_totals
+    from roofline.profilers.ort_trace import run_totals
 
     trace = [
         {"cat": "Session", "name": "model_run", "ts": 0, "dur": 100},
@@ -93,8 +93,8 @@ def test_build_then_rerun_skips_what_is_done(tmp_path, keys):
 
 SCRIPT = """
 import sys, roofline
-from profilers.build import build_lut
-from profilers.kernels import kernels_of
+from roofline.profilers.build import build_lut
+from roofline.profilers.kernels import kernels_of
 keys = list(kernels_of(roofline.zoo.build("mobilenet_v2", width=0.5, resolution=64)))
 build_lut(keys, sys.argv[1], progress=False, warmup=2, runs=int(sys.argv[2]))
 """

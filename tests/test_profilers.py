@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import roofline
-from profilers import get_runner
-from profilers.ort_trace import ParseError, map_to_layers, node_times
-from profilers.stats import measure, summarize
+from roofline.profilers import get_runner
+from roofline.profilers.ort_trace import ParseError, map_to_layers, node_times
+from roofline.profilers.stats import measure, summarize
 
 
 def fake_clock(durations):
@@ -110,7 +110,7 @@ def test_unknown_runner_and_bad_options():
 
 
 def test_a_spread_within_the_clock_resolution_is_not_noise():
-    from profilers.stats import summarize
+    from roofline.profilers.stats import summarize
 
     samples = [4e-6, 5e-6, 6e-6, 5e-6, 4e-6, 6e-6]  # a 5 us kernel read off a 1 us trace clock
     assert summarize(samples).noisy and not summarize(samples, resolution_s=1e-6).noisy
@@ -118,8 +118,8 @@ def test_a_spread_within_the_clock_resolution_is_not_noise():
 
 
 def test_machine_drift_is_reported_not_averaged():
-    from profilers import get_runner
-    from profilers.build import DRIFT_THRESHOLD, Drift
+    from roofline.profilers import get_runner
+    from roofline.profilers.build import DRIFT_THRESHOLD, Drift
 
     drift = Drift(get_runner("onnxruntime"))
     assert drift.probe() > 0 and drift.spread == 0.0 and not drift.busy

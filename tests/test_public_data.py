@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 import roofline
-from profilers.nasbench201 import DATASETS, arch_costs, build_nasbench201, parse_arch
-from profilers.public_data import (
+from roofline.public import (
     LUT_DIR,
     import_coral_benchmarks,
     import_help_nasbench201,
@@ -25,6 +24,7 @@ from profilers.public_data import (
     public_meta,
     write_public,
 )
+from roofline.public.nasbench201 import DATASETS, arch_costs, build_nasbench201, parse_arch
 from roofline.zoo import list_models
 
 DATASETS_SHIPPED = ["coral_edgetpu", "mobilenetv4_table6", "nasbench201_help", "published_latencies", "qai_hub"]
@@ -39,7 +39,7 @@ ARCHS = [
 
 
 def test_reference_networks_have_torchvision_s_macs():
-    from profilers.reference_nets import resnet50, vgg16
+    from roofline.public.reference_nets import resnet50, vgg16
 
     assert roofline.totals(roofline.count(resnet50(224)))["macs"] == pytest.approx(4.09e9, rel=0.005)
     assert roofline.totals(roofline.count(vgg16(224)))["macs"] == pytest.approx(15.47e9, rel=0.005)

@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 
 from roofline.errors import InvalidParameterError
-from roofline.fasteval import Evaluator
-from roofline.objectives import Reward
 from roofline.search import pareto_front, search
-from roofline.space import ScalingSpace, Stage, UibSpace
+from roofline.search.fasteval import Evaluator
+from roofline.search.objectives import Reward
+from roofline.search.space import ScalingSpace, Stage, UibSpace
 
 LOW, HIGH = "pixel6_cpu", "pixel8_edgetpu"  # ridge points 31 and 434 MACs/byte (int8), as shipped
 

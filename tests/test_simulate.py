@@ -10,7 +10,7 @@ from onnx import helper
 
 import roofline
 from roofline.devices import validate_spec
-from roofline.simulate import roofline_time
+from roofline.devices.simulate import roofline_time
 
 SPEC = dict(name="toy", display_name="Toy NPU", kind="npu", default_precision="int8", provenance="datasheet",
             sources=["hand-made for tests"])  # fmt: skip

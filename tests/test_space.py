@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import roofline
-from roofline.blocks import decode, network_cost
-from roofline.builder import build_network
 from roofline.errors import InvalidParameterError
-from roofline.space import ScalingSpace, Stage, UibSpace
+from roofline.search.space import ScalingSpace, Stage, UibSpace
+from roofline.zoo.blocks import decode, network_cost
+from roofline.zoo.builder import build_network
 
 
 def test_uib_candidates_build_and_count_as_their_formulas():
@@ -54,7 +54,7 @@ def test_scaling_space_scales_width_depth_resolution():
 
 def test_fast_evaluation_equals_predicting_the_built_network():
     from roofline.devices import validate_spec
-    from roofline.fasteval import Evaluator
+    from roofline.search.fasteval import Evaluator
 
     # ridge-only, datasheet, a memory model plus a fitted constant (coral), and a fitted spec: per-kind
     # peaks, bandwidths and overheads, cold weights, a network constant
@@ -91,7 +91,7 @@ def test_fast_evaluation_equals_predicting_the_built_network():
 
 
 def test_mnasnet_reward_soft_and_hard_by_hand():
-    from roofline.objectives import HARD, mnasnet_reward, multi_device_reward
+    from roofline.search.objectives import HARD, mnasnet_reward, multi_device_reward
 
     assert mnasnet_reward(0.75, 75.0, 75.0) == pytest.approx(0.75)
     assert mnasnet_reward(0.75, 150.0, 75.0) == pytest.approx(0.75 * 2**-0.07)  # soft: 2x slower costs ~5%
@@ -106,7 +106,7 @@ def test_mnasnet_reward_soft_and_hard_by_hand():
 
 
 def test_the_accuracy_proxy_is_monotone_in_size_and_near_the_zoo():
-    from roofline.objectives import proxy_accuracy
+    from roofline.search.objectives import proxy_accuracy
 
     def spec(m):
         return m.network_spec

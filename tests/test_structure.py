@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("roofline", "profilers")
+PACKAGES = ("roofline",)
 
 
 def _modules() -> dict[str, Path]:

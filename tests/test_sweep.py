@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 
 import roofline  # noqa: E402
 from roofline import plot, zoo  # noqa: E402
-from roofline.sweep import device_ridge_points, pareto, stage_breakdown, sweep  # noqa: E402
+from roofline.analysis.sweep import device_ridge_points, pareto, stage_breakdown, sweep  # noqa: E402
 
 DEVICE_RPS = device_ridge_points("int8")
 RPS = np.union1d([0.0, 10.0, 100.0, 250.0, 500.0], list(DEVICE_RPS.values()))

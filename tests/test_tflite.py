@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 import roofline
-from profilers import get_runner
-from profilers.kernels import kernel_model, kernels_of
-from profilers.tflite_writer import example_network, tflite_kernel
 from roofline.cli import main
 from roofline.errors import ModelLoadError
+from roofline.profilers import get_runner
+from roofline.profilers.kernels import kernel_model, kernels_of
+from roofline.profilers.tflite_writer import example_network, tflite_kernel
 
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
@@ -80,9 +80,9 @@ def test_litert_rejects_what_it_cannot_load():
 
 
 def test_a_litert_lut_of_sampled_int8_kernels(tmp_path):
-    from profilers.build import build_lut
-    from profilers.kernels import decode, sample_kernels
-    from profilers.lut import open_lut
+    from roofline.profilers.build import build_lut
+    from roofline.profilers.kernels import decode, sample_kernels
+    from roofline.profilers.lut import open_lut
 
     keys = sample_kernels(4, seed=1, precision="int8", kinds=("pwconv", "gemm"))
     assert len(set(keys)) == 4 and all(decode(k).precision == "int8" for k in keys)

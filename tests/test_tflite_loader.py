@@ -1,6 +1,6 @@
 """The TFLite loader on files shaped as converters write them: weights behind DEQUANTIZE (fp16) and
 DENSIFY (sparse), shared weights, open input shapes, control flow in several subgraphs, custom ops,
-and damaged files. The files are written here with the schema's object API (profilers.tflite_writer);
+and damaged files. The files are written here with the schema's object API (roofline.profilers.tflite_writer);
 real converter outputs are in tests/test_converters.py."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import roofline
-from profilers.tflite_writer import TfliteWriter
 from roofline.errors import ModelLoadError, RooflineError, ShapeError, UnsupportedOpError
+from roofline.profilers.tflite_writer import TfliteWriter
 
 CONV = {"padding": 0, "strideH": 1, "strideW": 1, "dilationHFactor": 1, "dilationWFactor": 1,
         "fusedActivationFunction": 0}  # fmt: skip
@@ -216,7 +216,7 @@ def _mutants(data: bytes, n: int, seed: int):
 def test_byte_mutated_tflite_files_give_a_sane_count_or_a_library_error(name):
     from pathlib import Path
 
-    from profilers.tflite_writer import example_network
+    from roofline.profilers.tflite_writer import example_network
 
     if name == "example_int8":
         data = example_network("int8")

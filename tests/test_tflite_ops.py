@@ -1,4 +1,4 @@
-"""TFLite operator translation (roofline.tflite_ops): every builtin of the schema maps to an op type with
+"""TFLite operator translation (roofline.ir.tflite_ops): every builtin of the schema maps to an op type with
 a counting rule; one-operator .tflite files written with the schema's object API count what hand
 arithmetic says (recurrent, batched and StableHLO products, transposed and StableHLO convolutions,
 mediapipe's and TF's custom operators)."""
@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 import roofline
-from profilers.tflite_writer import TfliteWriter
 from roofline.ir import Node, Tensor
+from roofline.ir.tflite_ops import CONTROL_FLOW, OpContext, builtin_op, custom_op, translate
 from roofline.ops import _RULES, KINDS
-from roofline.tflite_ops import CONTROL_FLOW, OpContext, builtin_op, custom_op, translate
+from roofline.profilers.tflite_writer import TfliteWriter
 
 schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
 
@@ -112,7 +112,7 @@ def test_a_builtin_or_custom_code_has_one_translation():
 
 
 def test_importing_the_translations_stays_cheap():
-    code = "import sys, roofline.tflite_ops; print(sorted(m for m in ('flatbuffers', 'ai_edge_litert') if m in sys.modules))"
+    code = "import sys, roofline.ir.tflite_ops; print(sorted(m for m in ('flatbuffers', 'ai_edge_litert') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

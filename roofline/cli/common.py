@@ -43,7 +43,7 @@ def _shapes(items: list[str]) -> dict[str, tuple[int, ...] | int]:
             raise InvalidParameterError(
                 f"--input-shape {item!r}: expected NAME=1x3x224x224 (an input) or NAME=N (a symbolic dimension)"
             )
-        from roofline.checks import MAX_TENSOR_ELEMS  # here: this function is the only user in this module
+        from roofline.ir.checks import MAX_TENSOR_ELEMS  # here: this function is the only user in this module
 
         bad = [v for v in values if not 1 <= v <= MAX_TENSOR_ELEMS]
         if bad:
@@ -57,7 +57,7 @@ def _shapes(items: list[str]) -> dict[str, tuple[int, ...] | int]:
 
 def _model(arg: str):
     """A model file, or the name of a built-in zoo network (which ``load_graph`` resolves)."""
-    from roofline.graph import _zoo_network
+    from roofline.ir.onnx import _zoo_network
 
     return _zoo_network(arg)
 

@@ -1,5 +1,5 @@
 """``roofline profile``, ``lut``, ``calibrate`` and ``validate``: measuring on this machine (thin wrappers
-over ``profilers``)."""
+over ``roofline.profilers``)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ NOISY_SHARE = 0.3  # single kernels jitter: about a fifth of the rows spread > 2
 
 
 def _runner(args):
-    from profilers import get_runner
+    from roofline.profilers import get_runner
 
     if getattr(args, "runtime", "onnxruntime") == "litert":
         return get_runner("litert", threads=args.threads, xnnpack=not args.no_xnnpack)
@@ -38,8 +38,8 @@ def _models(names: list[str]) -> dict:
 
 
 def _host_spec(args):
-    from profilers.host import profile_host
     from roofline.devices import load_device
+    from roofline.profilers.host import profile_host
 
     if getattr(args, "spec", None):
         return load_device(args.spec)
@@ -52,8 +52,8 @@ def cmd_profile(args) -> int:
         return cmd_profile_device(args)
     if args.targets != ["host"]:
         raise InvalidParameterError("profile: give `host`, or a phone with --adb HOST:PORT / --usb SERIAL and models")
-    from profilers.host import profile_host
     from roofline.devices import write_spec
+    from roofline.profilers.host import profile_host
 
     spec, rows = profile_host(_runner(args), name=Path(args.output).stem)
     table = Table(title=f"host micro-benchmarks ({args.threads} thread(s))")
@@ -75,7 +75,7 @@ def cmd_profile(args) -> int:
 
 
 def _kernel_keys(args, models: dict, style: str) -> dict[str, str]:
-    from profilers.kernels import kernels_of, sample_kernels
+    from roofline.profilers.kernels import kernels_of, sample_kernels
 
     keys: dict[str, str] = {k: "sample" for k in sample_kernels(args.sample, precision=args.precision)}
     for model in models.values():
@@ -85,10 +85,10 @@ def _kernel_keys(args, models: dict, style: str) -> dict[str, str]:
 
 def cmd_profile_device(args) -> int:
     """A phone's LUT: the structured kernels of models, the zoo or a sample, as TFLite, on the device."""
-    from profilers.adb import safe_name
-    from profilers.adb_runner import AdbRunner
-    from profilers.build import build_lut
     from roofline import zoo
+    from roofline.profilers.adb import safe_name
+    from roofline.profilers.build import build_lut
+    from roofline.profilers.runners.adb import AdbRunner
 
     names = [] if args.targets == ["host"] else args.targets  # "host" is only the default target
     models = _models(names or (zoo.list_models() if args.zoo else []))
@@ -114,8 +114,8 @@ def cmd_profile_device(args) -> int:
 
 
 def cmd_lut(args) -> int:
-    from profilers.build import build_lut
     from roofline import zoo
+    from roofline.profilers.build import build_lut
 
     if args.precision == "int8" and args.runtime != "litert":
         raise InvalidParameterError("int8 kernels run on LiteRT only (add --runtime litert)")
@@ -141,9 +141,9 @@ def cmd_lut(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from profilers.calibrate import calibrate
-    from profilers.lut import open_lut
     from roofline.devices import write_spec
+    from roofline.profilers.calibrate import calibrate
+    from roofline.profilers.lut import open_lut
 
     spec = calibrate(open_lut(args.lut), name=Path(args.output).stem)
     table = Table(title=f"calibration of {args.lut}")
@@ -164,7 +164,7 @@ def cmd_calibrate(args) -> int:
 
 def cmd_fit(args) -> int:
     from roofline.devices import write_spec
-    from roofline.fit import fit
+    from roofline.devices.fit import fit
 
     with open(args.measurements, encoding="utf-8", errors="replace") as f:
         header = f.readline()
@@ -190,7 +190,7 @@ def cmd_fit(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from profilers.validate import PREDICTORS, summarize_errors, validate
+    from roofline.profilers.validate import PREDICTORS, summarize_errors, validate
 
     if args.device != "host":
         raise InvalidParameterError(f"validate --device {args.device!r}: only 'host' (this machine) can be measured")

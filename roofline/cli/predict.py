@@ -8,11 +8,11 @@ import pandas as pd
 from rich.table import Table
 
 from roofline.cli.common import _console, _model, _on_unknown, _shapes, _si, count_int, positive_int, report_unknown_arg
-from roofline.count import count, totals
+from roofline.counting.fuse import FUSE_MODES
+from roofline.counting.table import count, totals
 from roofline.devices import device_table, load_device
+from roofline.devices.simulate import predict
 from roofline.dtypes import PRECISION_BYTES
-from roofline.fuse import FUSE_MODES
-from roofline.simulate import predict
 
 _BOUND_WHY = {"upper": "data-dependent sizes", "lower": "one iteration of a loop with a run-time trip count"}
 

@@ -13,11 +13,11 @@ import pandas as pd
 from roofline import zoo
 from roofline.cli.common import _console, positive_float, positive_int
 from roofline.errors import InvalidParameterError
-from roofline.fasteval import Evaluator
 from roofline.files import atomic_write, read_json
-from roofline.objectives import Reward
 from roofline.search import STRATEGIES, ResultsError, append_results, pareto_front, parse_genes, read_results, search
-from roofline.space import ScalingSpace, UibSpace
+from roofline.search.fasteval import Evaluator
+from roofline.search.objectives import Reward
+from roofline.search.space import ScalingSpace, UibSpace
 
 DEFAULT_DEVICES = ["pixel6_cpu", "pixel8_edgetpu"]  # the MobileNetV4 paper's low and high ridge points
 DEFAULT_TARGET_MODEL = "mnv4_conv_s"
@@ -126,8 +126,8 @@ def write_outputs(df: pd.DataFrame, reward: Reward, out: Path, console) -> None:
     from rich.table import Table
 
     from roofline import plot
-    from roofline.builder import build_network
-    from roofline.sweep import sweep
+    from roofline.analysis.sweep import sweep
+    from roofline.zoo.builder import build_network
 
     best = pd.Series(df.attrs["best"])
     proxy = reward.accuracy_source == "proxy"

@@ -8,7 +8,6 @@ import numpy as np
 from rich.table import Table
 
 from roofline import zoo
-from roofline.blocks import decode, encode, expand, network_cost
 from roofline.cli.common import (
     DEFAULT_OUT,
     _console,
@@ -23,6 +22,7 @@ from roofline.cli.common import (
 )
 from roofline.dtypes import PRECISION_BYTES
 from roofline.errors import InvalidParameterError
+from roofline.zoo.blocks import decode, encode, expand, network_cost
 
 
 def sweep_table(df, precision: str) -> Table:
@@ -45,7 +45,7 @@ def sweep_table(df, precision: str) -> Table:
 
 def sweep_grid(max_ridge: float, precision: str) -> np.ndarray:
     """0, 1, ..., max_ridge MACs/byte, plus the built-in devices' ridge points in that range."""
-    from roofline.sweep import device_ridge_points
+    from roofline.analysis.sweep import device_ridge_points
 
     extra = [rp for rp in device_ridge_points(precision).values() if rp <= max_ridge]
     return np.union1d(np.arange(0.0, max_ridge + 1.0), extra)
@@ -59,7 +59,7 @@ def _with_reference(models, reference):
 
 
 def cmd_sweep(args) -> int:
-    from roofline.sweep import sweep
+    from roofline.analysis.sweep import sweep
 
     df = sweep(
         _with_reference(args.models, args.reference),
@@ -82,8 +82,8 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from roofline.simulate import predict
-    from roofline.sweep import device_ridge_points, pareto, stage_breakdown, sweep
+    from roofline.analysis.sweep import device_ridge_points, pareto, stage_breakdown, sweep
+    from roofline.devices.simulate import predict
 
     plot = _plt()
     if args.figure == "sweep":
@@ -129,7 +129,7 @@ def cmd_zoo(args) -> int:
         for col in ("#", "block", "out", "MACs", "params"):
             out.add_column(col)
         c, hw = 3, (res, res)
-        from roofline.blocks import block_cost
+        from roofline.zoo.blocks import block_cost
 
         for i, b in enumerate(expand(blocks)):
             macs, params, c, hw = block_cost(b, c, hw)

@@ -1,7 +1,7 @@
 """Data movement: copies, views and gathers. 0 MACs.
 
 In the raw view a reshape-like node is a copy (it reads and writes its tensor); the fused view makes
-reshape-like nodes free, as deployed runtimes do (see ``roofline.fuse``).
+reshape-like nodes free, as deployed runtimes do (see ``roofline.counting.fuse``).
 """
 
 from __future__ import annotations

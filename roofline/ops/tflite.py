@@ -1,5 +1,5 @@
 """Counting rules of TFLite operators that have no ONNX equivalent (op types ``TFLITE_<BUILTIN>`` and
-``TFLITE_CUSTOM:<custom code>``, as ``roofline.tflite_ops`` names them).
+``TFLITE_CUSTOM:<custom code>``, as ``roofline.ir.tflite_ops`` names them).
 
 The recurrent family (LSTM, RNN, SVDF in their single-step, sequence and bidirectional forms) shares
 one rule: every weight matrix multiplies one vector per time step and batch row. The translation says

@@ -1,0 +1,177 @@
+"""Search spaces over the block language: every candidate is a spec string (and a resolution) that
+``roofline.zoo.builder.build_network`` builds as ONNX.
+
+- ``UibSpace``: MobileNetV4-style. A fixed stem and head; per stage, the depth (blocks), the width
+  (output channels), and per stage the expansion, the start and middle depthwise kernels of the UIB
+  (0 = none, 3, 5: IB, ConvNext, ExtraDW, FFN variants), and in stages that allow it, Mobile MQA
+  blocks interleaved after each UIB, or FusedIB blocks instead of UIBs (MobileNetV4's early
+  stages: a full k x k conv, dear in MACs, cheap in bytes); plus the input resolution.
+- ``ScalingSpace``: width, depth (repeats) and resolution multipliers of any zoo network, as in
+  EfficientNet / TinyNets.
+
+A candidate is a tuple of option indices, one per decision (``decisions()``); ``spec(genes)`` gives
+its network. Spaces are small enough to sample uniformly (``sample``) and, when tiny, to enumerate.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import itertools
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from roofline import zoo
+from roofline.errors import InvalidParameterError
+from roofline.zoo.blocks import Block, decode, encode, make_divisible
+
+__all__ = ["Stage", "UibSpace", "ScalingSpace", "Candidate", "scale"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One network of a space: its genes, spec and input resolution."""
+
+    genes: tuple[int, ...]
+    spec: str
+    resolution: int
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Choices of one UIB stage (its first block has stride ``stride``)."""
+
+    depths: tuple[int, ...]
+    widths: tuple[int, ...]
+    stride: int = 2
+    expansions: tuple[float, ...] = (3.0, 4.0, 6.0)
+    start_kernels: tuple[int, ...] = (0, 3, 5)
+    middle_kernels: tuple[int, ...] = (0, 3, 5)
+    mqa: tuple[bool, ...] = (False,)  # (False, True): the stage may interleave Mobile MQA blocks
+    fused: tuple[bool, ...] = (False,)  # (False, True): the stage may be FusedIB blocks (k x k conv, e)
+
+
+class _Space(abc.ABC):
+    """What every space gives: its decisions (name, options) and the candidate of a gene vector."""
+
+    @abc.abstractmethod
+    def decisions(self) -> list[tuple[str, tuple]]: ...
+
+    @abc.abstractmethod
+    def candidate(self, genes) -> Candidate: ...
+
+    @property
+    def size(self) -> int:
+        """Number of distinct gene vectors."""
+        return math.prod(len(options) for _, options in self.decisions())
+
+    def _check(self, genes) -> tuple[int, ...]:
+        genes = tuple(int(g) for g in genes)
+        decisions = self.decisions()
+        if len(genes) != len(decisions) or any(not 0 <= g < len(o) for g, (_, o) in zip(genes, decisions)):
+            raise InvalidParameterError(
+                f"genes {genes} do not fit this space: {len(decisions)} decisions with "
+                f"{[len(o) for _, o in decisions]} options"
+            )
+        return genes
+
+    def sample(self, n: int, seed: int = 0) -> list[Candidate]:
+        """``n`` candidates drawn uniformly (repeatable with ``seed``)."""
+        rng = np.random.default_rng(seed)
+        sizes = [len(o) for _, o in self.decisions()]
+        return [self.candidate(tuple(int(rng.integers(k)) for k in sizes)) for _ in range(n)]
+
+    def enumerate(self, limit: int = 100_000) -> list[Candidate]:
+        """Every candidate, for spaces of at most ``limit``."""
+        if self.size > limit:
+            raise InvalidParameterError(f"the space has {self.size} candidates, more than limit={limit}")
+        return [self.candidate(g) for g in itertools.product(*(range(len(o)) for _, o in self.decisions()))]
+
+
+@dataclass(frozen=True)
+class UibSpace(_Space):
+    """A MobileNetV4-style space (defaults: roughly MNv4-Conv-S/M sized, MQA allowed in the last stage)."""
+
+    stages: tuple[Stage, ...] = (
+        Stage(depths=(1, 2), widths=(48, 64, 80), fused=(False, True)),
+        Stage(depths=(2, 3, 4), widths=(80, 96, 128)),
+        Stage(depths=(2, 3, 4, 5), widths=(128, 160, 192), mqa=(False, True)),
+    )
+    resolutions: tuple[int, ...] = (192, 224, 256)
+    stem: str = "conv_k3_s2_c32 fused_k3_s2_e4_c48"
+    head: str = "head_c960_f1280_n1000_bn"
+    mqa_heads: int = 4
+    mqa_dim: int = 64
+
+    def decisions(self) -> list[tuple[str, tuple]]:
+        out = []
+        for i, s in enumerate(self.stages):
+            out += [(f"s{i}.depth", s.depths), (f"s{i}.width", s.widths), (f"s{i}.expansion", s.expansions),
+                    (f"s{i}.start_k", s.start_kernels), (f"s{i}.middle_k", s.middle_kernels),
+                    (f"s{i}.mqa", s.mqa), (f"s{i}.fused", s.fused)]  # fmt: skip
+        return [*out, ("resolution", self.resolutions)]
+
+    def candidate(self, genes) -> Candidate:
+        genes = self._check(genes)
+        chosen = [options[g] for g, (_, options) in zip(genes, self.decisions())]
+        blocks = [self.stem]
+        for i, s in enumerate(self.stages):
+            depth, width, e, a, k, mqa, fused = chosen[7 * i : 7 * i + 7]
+            if a == 0 and k == 0 and s.stride > 1:
+                k = 3  # a strided block needs a depthwise conv to stride: FFN blocks cannot open a stage
+            for j in range(depth):
+                stride = s.stride if j == 0 else 1
+                if fused:  # FusedIB: the middle kernel (or 3) as a full conv; the start kernel is unused
+                    blocks.append(f"fused_k{k or 3}_s{stride}_e{e:g}_c{width}")
+                else:
+                    blocks.append(f"uib_a{a}_k{k}_s{stride}_e{e:g}_c{width}")
+                if mqa and j > 0:
+                    blocks.append(f"mqa_h{self.mqa_heads}_d{self.mqa_dim}_c{width}")
+        blocks.append(self.head)
+        return Candidate(genes, " ".join(_canonical(b) for b in blocks), int(chosen[-1]))
+
+
+@dataclass(frozen=True)
+class ScalingSpace(_Space):
+    """Width, depth and resolution multipliers of a zoo network (EfficientNet / TinyNets scaling)."""
+
+    model: str = "mobilenet_v2"
+    widths: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25)
+    depths: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5)
+    resolutions: tuple[int, ...] = (128, 160, 192, 224)
+
+    @property
+    def base_resolution(self) -> int:
+        """The zoo network's own resolution (multiplier 1 of TinyNets' r)."""
+        return zoo.get(self.model).resolution
+
+    def decisions(self) -> list[tuple[str, tuple]]:
+        return [("width", self.widths), ("depth", self.depths), ("resolution", self.resolutions)]
+
+    def candidate(self, genes) -> Candidate:
+        w, d, r = (options[g] for g, (_, options) in zip(self._check(genes), self.decisions()))
+        return Candidate(tuple(genes), encode(scale(decode(zoo.get(self.model).spec), w, d)), int(r))
+
+
+@lru_cache(maxsize=4096)
+def _canonical(blocks: str) -> str:
+    return encode(decode(blocks))
+
+
+def scale(blocks: list[Block], width: float, depth: float) -> list[Block]:
+    """Blocks with channels times ``width`` (rounded to 8; not the classifier) and repeats times
+    ``depth`` (rounded up, at least 1; stem and head blocks keep theirs)."""
+    out = []
+    for b in blocks:
+        changes = {}
+        if b.c and b.type != "head":
+            changes["c"] = make_divisible(b.c * width)
+        if b.type == "head" and b.c:
+            changes["c"] = make_divisible(b.c * max(1.0, width))
+        if b.type not in ("conv", "head"):
+            changes["x"] = max(1, math.ceil(b.x * depth))
+        out.append(dataclasses.replace(b, **changes) if changes else b)
+    return out
