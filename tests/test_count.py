@@ -390,3 +390,48 @@ def test_nodes_out_of_topological_order_are_sorted():
     dangling = [helper.make_node("Relu", ["nowhere"], ["y"], name="relu")]
     with pytest.raises(ModelLoadError, match="reads 'nowhere', which no node or input provides"):
         roofline.count(make_model(dangling, [("x", (2, 4), "f32")], outputs=["y"]))
+
+
+# ---- onnxruntime's NCHWc layout: the block size is this machine's ------------------------------------------
+
+
+def test_nchwc_block_follows_the_cpu_flags():
+    from roofline.counting.ort_layout import AVX2_BLOCK, AVX512_BLOCK, block_for_flags, nchwc_block
+
+    assert block_for_flags("processor\t: 0\nflags\t\t: fpu sse avx avx2 avx512f avx512bw\n") == AVX512_BLOCK == 16
+    assert block_for_flags("flags\t\t: fpu sse avx avx2 fma\n") == AVX2_BLOCK == 8
+    assert block_for_flags("flags\t\t: avx2 avx512fp16\n") == 8  # a flag's name, not a prefix of one
+    assert block_for_flags("Features\t: fp asimd\n") == 8  # no x86 flags: MLAS's default
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            assert nchwc_block() == block_for_flags(f.read())
+    except OSError:
+        assert nchwc_block() == 8
+
+
+def test_the_derived_nchwc_block_is_the_one_onnxruntime_uses():
+    # 1x1 conv 32 -> 64, a 3x3 conv in 8 groups of 8 channels, 1x1 conv 64 -> 32, at 14 x 14: with blocks of 8
+    # the grouped conv stays blocked (no conversion), with blocks of 16 it is converted out of and back into NCHWc
+    import collections
+
+    from roofline.counting.ort_layout import nchwc_block, reorders
+    from roofline.profilers import get_runner
+    from roofline.profilers.ort_trace import node_times
+
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], name="c1"),
+             helper.make_node("Conv", ["a", "w2"], ["b"], name="c2", group=8, pads=[1] * 4),
+             helper.make_node("Conv", ["b", "w3"], ["y"], name="c3")]  # fmt: skip
+    consts = [("w1", Z((64, 32, 1, 1), F)), ("w2", Z((64, 8, 3, 3), F)), ("w3", Z((32, 64, 1, 1), F))]
+    model = make_model(nodes, [("x", (1, 32, 14, 14), "f32")], consts)
+    model.graph.output[0].type.tensor_type.elem_type = onnx.TensorProto.FLOAT  # onnxruntime wants a typed output
+    graph = roofline.load_graph(model)
+    table = roofline.count(graph, fuse="runtime")
+
+    def predicted(block):
+        c = collections.Counter(r.direction for r in reorders(graph, table, block=block))
+        return c["in"], c["out"]
+
+    assert predicted(8) != predicted(16)  # the model tells the two block sizes apart
+    traced = node_times(get_runner("onnxruntime").trace(model, runs=1, warmup=0)).op_type.value_counts()
+    assert predicted(nchwc_block()) == (traced.get("ReorderInput", 0), traced.get("ReorderOutput", 0))
+    assert predicted(None) == predicted(nchwc_block())

@@ -1,7 +1,9 @@
-"""One hand-computed golden case per registered op (raw view, fp32 unless stated).
+"""One hand-computed golden case per registered op (raw view, fp32 unless stated), and the op traits.
 
 Each expected tuple is (kind, macs, params, weight_bytes, input_bytes, output_bytes), worked out in the
-comment beside it. A registered op without a case fails ``test_every_rule_has_a_golden_case``.
+comment beside it. A registered op without a case fails ``test_every_rule_has_a_golden_case``. The traits
+declared with the rules (``register_op(..., absorbs=, epilogue=, same_shape=, ...)``) must agree with
+what the rules count: ``test_traits_agree_with_the_rules``.
 """
 
 from __future__ import annotations
@@ -13,8 +15,21 @@ from onnx import helper
 from test_ops_graph import GRAPH_CASES
 
 import roofline
+from roofline.errors import InvalidParameterError
 from roofline.ir import Node, Tensor
-from roofline.ops import KINDS, rule_for, supported_ops
+from roofline.ops import (
+    _RULES,
+    _TRAITS,
+    ABSORBS,
+    EPILOGUES,
+    KINDS,
+    LAYOUTS,
+    Traits,
+    op_traits,
+    ops_with,
+    rule_for,
+    supported_ops,
+)
 
 F = np.float32
 Z = np.zeros
@@ -648,3 +663,83 @@ def test_every_rule_has_a_golden_case():
 def test_duplicate_registration_raises():
     with pytest.raises(ValueError, match="already has a counting rule"):
         roofline.register_op("Conv")(lambda node: None)
+
+
+def test_duplicate_or_half_registration_leaves_the_registry_unchanged():
+    before = (dict(_RULES), dict(_TRAITS))
+    with pytest.raises(ValueError, match="already has a counting rule"):
+        roofline.register_op("BrandNewOp", "Conv")(lambda node: None)  # no half registration
+    with pytest.raises(ValueError, match="already has a counting rule"):
+        roofline.register_op("Relu", epilogue="elementwise")(lambda node: None)  # a second set of traits
+    with pytest.raises(ValueError, match="named twice"):
+        roofline.register_op("BrandNewOp", "BrandNewOp")(lambda node: None)
+    assert (_RULES, _TRAITS) == before and op_traits("BrandNewOp") is None
+
+
+# --- op traits --------------------------------------------------------------------------------------------
+
+#: kinds of a rule that reads its input element by element and writes one element per input element
+ELEMENTWISE_KINDS = {"activation", "elementwise", "norm", "softmax", "data-movement"}
+
+
+def _apply(op: str, shape=(1, 8, 4, 4)):
+    """The op's rule on a node x -> y of one shape (what an element-wise op does)."""
+    x, y = Tensor("x", shape, 1, False), Tensor("y", shape, 1, False)
+    node = Node("n", op, "", {}, (x,), (y,))
+    return rule_for(node)(node), y
+
+
+def test_traits_agree_with_the_rules():
+    assert set(_TRAITS) == set(_RULES)  # every op with a part in fusion or layout has a counting rule
+    for op in ops_with(absorbs="epilogue"):  # a compute head: MACs, and input 1 a weight
+        w = Tensor("w", (8, 8, 1, 1), 1, True)
+        node = Node("n", op, "", {"equation": "nchw,kchw->nkhw"}, (Tensor("x", (1, 8, 4, 4), 1, False), w),
+                    (Tensor("y", (1, 8, 4, 4), 1, False),))  # fmt: skip
+        assert rule_for(node)(node).macs > 0, op
+    for op in ops_with(view=True):
+        assert _apply(op)[0].kind == "data-movement", op
+    for op in {o for o in supported_ops() if op_traits(o).epilogue} | ops_with(same_shape=True):
+        c, y = _apply(op)
+        assert (c.kind in ELEMENTWISE_KINDS, c.macs, c.writes[:1]) == (True, 0, ((y, y.numel),)), op
+    assert ops_with(epilogue="clamp") == {"Relu", "Clip"}
+    assert all(op_traits(o).absorbs == "epilogue" for o in supported_ops() if op_traits(o).bias_input is not None)
+
+
+def test_traits_are_queried_by_op_type_or_by_value():
+    assert op_traits("Relu") == Traits(epilogue="clamp", same_shape=True, layout="passthrough")
+    assert op_traits("Conv") == Traits(absorbs="epilogue", bias_input=2)
+    assert op_traits("Add") == Traits(absorbs="clamp", epilogue="bias", layout="passthrough")
+    assert op_traits("NoSuchOp") is None
+    assert {"Conv", "Gemm", "MatMul"} <= ops_with(absorbs="epilogue")
+    assert ops_with(view=True, same_shape=True) == {"Identity", "Dropout"}
+    assert "Reshape" in ops_with(view=True) and "Reshape" not in ops_with(same_shape=True)
+    with pytest.raises(InvalidParameterError, match="'trait' parameter"):
+        ops_with(fusion="epilogue")
+    for values in (ABSORBS, EPILOGUES, LAYOUTS):
+        assert all(isinstance(k, str) and v for k, v in values.items())
+
+
+@pytest.mark.parametrize(
+    "traits,message",
+    [
+        ({"epilogue": "clmap"}, "'epilogue' parameter must be one of .*did you mean 'clamp'\\?"),
+        ({"absorbs": "everything"}, "'absorbs' parameter must be one of"),
+        ({"layout": "nchwc"}, "'layout' parameter must be one of"),
+        ({"view": "yes"}, "'view' trait must be True or False"),
+        ({"same_shape": 1}, "'same_shape' trait must be True or False"),
+        ({"absorbs": "epilogue", "bias_input": -1}, "input index >= 0"),
+        ({"bias_input": 2}, "needs absorbs='epilogue'"),  # contradicting traits
+        ({"absorbs": "clamp", "bias_input": 2}, "needs absorbs='epilogue'"),
+        ({"view": True, "epilogue": "clamp"}, "cannot absorb or be absorbed"),
+        ({"view": True, "absorbs": "clamp"}, "cannot absorb or be absorbed"),
+    ],
+)
+def test_a_bad_or_contradicting_trait_raises_and_registers_nothing(traits, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        roofline.register_op("BrandNewOp", **traits)(lambda node: None)
+    assert op_traits("BrandNewOp") is None and "BrandNewOp" not in supported_ops()
+
+
+def test_an_unknown_trait_name_raises():
+    with pytest.raises(TypeError):
+        roofline.register_op("BrandNewOp", fusion="epilogue")(lambda node: None)

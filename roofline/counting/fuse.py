@@ -7,10 +7,13 @@ onnxruntime do at load time:
   BatchNormalization, bias adds, per-channel scales, activations, and activation patterns built from
   several nodes (swish ``x * sigmoid(x)``, hard-swish ``x * relu6(x + 3) / 6``, erf-GELU). BN and
   bias adds fold into the weights: the fused layer reads one bias vector instead of their tensors;
-- an Add/Sub/Mul/Div, a pooling or a standalone BatchNormalization absorbs a following Relu or Clip
-  (TFLite's fused activation);
-- reshape-like nodes (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout) become free: they move
-  no bytes and are not layers.
+- an Add/Sub/Mul/Div, a MaxPool/AveragePool, a Concat or a standalone BatchNormalization absorbs a
+  following Relu or Clip (TFLite's fused activation);
+- views (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout) become free: they move no bytes and
+  are not layers.
+
+Which op plays which part is an op trait declared with its counting rule (``roofline.ops``:
+``absorbs``, ``epilogue``, ``bias_input``, ``view``), read here when a graph is grouped.
 
 An epilogue is only fused when the intermediate tensors are read by nobody else, so that the fused
 layer writes exactly one tensor.
@@ -21,25 +24,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from roofline.ir import Graph
-from roofline.ops import Cost
-from roofline.ops.movement import RESHAPE_LIKE
+from roofline.ops import Cost, Traits, op_traits, ops_with
 
 __all__ = ["Layer", "group_layers", "FUSE_MODES"]
 
 FUSE_MODES = ("none", "runtime")
 
-_COMPUTE_ANCHORS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Einsum"}
-_CLAMP_ANCHORS = {"Add", "Sub", "Mul", "Div", "BatchNormalization", "MaxPool", "AveragePool", "Concat"}
-_CLAMPS = {"Relu", "Clip"}
-_EPILOGUE_UNARY = {
-    "Relu", "Clip", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "Sigmoid", "HardSigmoid", "HardSwish",
-    "Tanh", "Erf", "Gelu", "Softplus", "Mish", "BatchNormalization",
-}  # fmt: skip
-_EPILOGUE_ARITH = {"Add", "Sub", "Mul", "Div", "Pow"}
-# epilogue ops whose constant operand a weighted anchor folds into its weights and bias
-_FOLDABLE = {"BatchNormalization", "Add", "Sub", "Mul", "Div"}
-_NEEDS_BIAS = {"BatchNormalization", "Add", "Sub"}
-_BIAS_INPUT = {"Conv": 2, "ConvTranspose": 2, "Gemm": 2}
+
+def _traits(op_type: str) -> Traits:
+    return op_traits(op_type) or Traits()  # an op type without a rule takes no part in fusion
 
 
 @dataclass(frozen=True)
@@ -55,7 +48,8 @@ def group_layers(graph: Graph, costs: list[Cost], fuse: str) -> tuple[list[Layer
     """Return the layers in execution order and the names of the nodes made free."""
     if fuse == "none":
         return [Layer((i,)) for i in range(len(graph.nodes))], []
-    free = {i for i, n in enumerate(graph.nodes) if n.op_type in RESHAPE_LIKE and n.domain in ("", "ai.onnx")}
+    views = ops_with(view=True)
+    free = {i for i, n in enumerate(graph.nodes) if n.op_type in views and n.domain in ("", "ai.onnx")}
     taken: set[int] = set(free)
     layers = []
     for i, node in enumerate(graph.nodes):
@@ -63,7 +57,7 @@ def group_layers(graph: Graph, costs: list[Cost], fuse: str) -> tuple[list[Layer
             continue
         taken.add(i)
         epilogue: list[int] = []
-        if len(node.outputs) == 1 and (node.op_type in _COMPUTE_ANCHORS or node.op_type in _CLAMP_ANCHORS):
+        if len(node.outputs) == 1 and _traits(node.op_type).absorbs is not None:
             epilogue = _epilogue(graph, i, taken)
             taken.update(epilogue)
         layers.append(_fold(graph, (i, *epilogue)))
@@ -76,9 +70,10 @@ def _eligible(graph: Graph, anchor: int, j: int) -> bool:
         return False
     if node.repeat != graph.nodes[anchor].repeat:  # a loop body's layer never absorbs a node outside the loop
         return False
-    if graph.nodes[anchor].op_type in _CLAMP_ANCHORS:
-        return op in _CLAMPS
-    return op in _EPILOGUE_UNARY or op in _EPILOGUE_ARITH
+    role = _traits(op).epilogue
+    if _traits(graph.nodes[anchor].op_type).absorbs == "clamp":
+        return role == "clamp"
+    return role is not None
 
 
 def _epilogue(graph: Graph, anchor: int, taken: set[int]) -> list[int]:
@@ -115,18 +110,20 @@ def _epilogue(graph: Graph, anchor: int, taken: set[int]) -> list[int]:
 def _fold(graph: Graph, members: tuple[int, ...]) -> Layer:
     anchor = graph.nodes[members[0]]
     weights = [t for t in anchor.inputs if t is not None and t.const]
-    if len(members) == 1 or anchor.op_type not in _COMPUTE_ANCHORS or not weights:
+    head = _traits(anchor.op_type)
+    if len(members) == 1 or head.absorbs != "epilogue" or not weights:
         return Layer(members)
     folded: set[str] = set()
     needs_bias = 0
     for j in members[1:]:
         node = graph.nodes[j]
-        if node.op_type not in _FOLDABLE:
+        role = _traits(node.op_type).epilogue
+        if role not in ("scale", "bias"):  # constants the head's weights and bias take in
             continue
         consts = [t for t in node.inputs if t is not None and t.const]
         folded.update(t.name for t in consts)
-        if node.op_type in _NEEDS_BIAS:
+        if role == "bias":
             needs_bias = max([needs_bias] + [t.numel for t in consts])
-    has_bias = anchor.input(_BIAS_INPUT.get(anchor.op_type, 99)) is not None
+    has_bias = head.bias_input is not None and anchor.input(head.bias_input) is not None
     bias = (needs_bias, weights[0].elem_type) if needs_bias > 1 and not has_bias else None
     return Layer(members, frozenset(folded), bias)

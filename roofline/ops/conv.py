@@ -8,6 +8,17 @@ from roofline.ir import Node
 from roofline.ops import Cost, cost, register_op
 
 
+def same_padding(kernel: int) -> int:
+    """Padding on each side of a "same" conv as the zoo, the kernel models and the builders write it: k // 2."""
+    return kernel // 2
+
+
+def same_output_size(size: int, kernel: int, stride: int = 1) -> int:
+    """Output size of a conv over ``size`` with ``same_padding(kernel)`` on each side: ceil(size / stride) for odd
+    kernels, (size + 2 * (k // 2) - k) // stride + 1 in general."""
+    return (size + 2 * same_padding(kernel) - kernel) // stride + 1
+
+
 def conv_kind(cin: int, group: int, kernel: tuple[int, ...]) -> str:
     if group > 1:
         return "depthwise" if group == cin else "grouped"
@@ -18,7 +29,8 @@ def conv_kind(cin: int, group: int, kernel: tuple[int, ...]) -> str:
 _OPERANDS = {"Conv": (0, 1, 2), "ConvInteger": (0, 1, None), "QLinearConv": (0, 3, 8)}
 
 
-@register_op(*_OPERANDS)
+@register_op("Conv", absorbs="epilogue", bias_input=2)
+@register_op("ConvInteger", "QLinearConv")
 def conv(node: Node) -> Cost:
     # Y: N x Cout x H' x W';  W: Cout x Cin/g x kh x kw  ->  MACs = numel(Y) * Cin/g * kh * kw
     xi, wi, bi = _OPERANDS[node.op_type]
@@ -29,7 +41,7 @@ def conv(node: Node) -> Cost:
     return cost(node, conv_kind(x.shape[1], node.attr("group", 1), kernel), macs, data=data)
 
 
-@register_op("ConvTranspose")
+@register_op("ConvTranspose", absorbs="epilogue", bias_input=2)
 def conv_transpose(node: Node) -> Cost:
     # every input element is scattered into Cout/g x kh x kw outputs; W: Cin x Cout/g x kh x kw
     x, w = node.inputs[0], node.inputs[1]

@@ -15,7 +15,7 @@ def _kind(*operands) -> str:
     return "gemm" if any(t is not None and t.const for t in operands) else "matmul"
 
 
-@register_op("Gemm")
+@register_op("Gemm", absorbs="epilogue", bias_input=2)
 def gemm(node: Node) -> Cost:
     # Y = alpha * A' B' + beta * C, A' is M x K
     a, b, y = node.inputs[0], node.inputs[1], node.outputs[0]
@@ -27,7 +27,8 @@ def gemm(node: Node) -> Cost:
 _OPERANDS = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3)}
 
 
-@register_op(*_OPERANDS)
+@register_op("MatMul", absorbs="epilogue")
+@register_op("MatMulInteger", "QLinearMatMul")
 def matmul(node: Node) -> Cost:
     # numpy matmul semantics, batched and broadcast: K is A's last dimension
     ai, bi = _OPERANDS[node.op_type]
@@ -77,7 +78,7 @@ def einsum_macs(equation: str, shapes: list[tuple[int, ...]]) -> int:
     return macs
 
 
-@register_op("Einsum")
+@register_op("Einsum", absorbs="epilogue")
 def einsum(node: Node) -> Cost:
     shapes = [t.shape for t in node.inputs if t is not None]
     macs = einsum_macs(node.attr("equation"), shapes)

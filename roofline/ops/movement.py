@@ -1,7 +1,8 @@
 """Data movement: copies, views and gathers. 0 MACs.
 
-In the raw view a reshape-like node is a copy (it reads and writes its tensor); the fused view makes
-reshape-like nodes free, as deployed runtimes do (see ``roofline.counting.fuse``).
+In the raw view a view (``view=True``: Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout) is a copy
+(it reads and writes its tensor); the fused view makes views free, as deployed runtimes do (see
+``roofline.counting.fuse``).
 """
 
 from __future__ import annotations
@@ -9,20 +10,20 @@ from __future__ import annotations
 from roofline.ir import Node
 from roofline.ops import Cost, cost, is_immediate, register_op
 
-#: ops that only re-label a tensor's shape: free in the fused view
-RESHAPE_LIKE = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")
-
 MOVE = "data-movement"
 
 
-@register_op(*RESHAPE_LIKE)
+# views: they only re-label a tensor's shape (free in the fused view)
+@register_op("Identity", "Dropout", view=True, same_shape=True)
+@register_op("Reshape", "Flatten", "Squeeze", "Unsqueeze", view=True)
 def reshape(node: Node) -> Cost:
     # input 1 (target shape / axes / dropout ratio) is metadata; Dropout's mask is not produced at inference
     return cost(node, MOVE, data=[0], outputs=[0])
 
 
+@register_op("Concat", absorbs="clamp", layout="passthrough")
 @register_op(
-    "Concat", "Transpose", "Cast", "DepthToSpace", "SpaceToDepth", "ScatterND", "ScatterElements", "OneHot",
+    "Transpose", "Cast", "DepthToSpace", "SpaceToDepth", "ScatterND", "ScatterElements", "OneHot",
     "ReverseSequence", "Multinomial", "NonZero", "Unique", "NonMaxSuppression", "Compress",
 )  # fmt: skip
 def copy(node: Node) -> Cost:

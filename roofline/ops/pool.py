@@ -11,7 +11,9 @@ REDUCE = (
 )  # fmt: skip
 
 
-@register_op("MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool")
+@register_op("MaxPool", "AveragePool", absorbs="clamp", layout="passthrough")
+@register_op("GlobalAveragePool", "GlobalMaxPool", layout="passthrough")
+@register_op("LpPool", "GlobalLpPool")
 def pool(node: Node) -> Cost:
     return cost(node, "pool")
 
@@ -22,7 +24,7 @@ def reduce(node: Node) -> Cost:
     return cost(node, "reduce", data=[0])
 
 
-@register_op("Resize", "Upsample")
+@register_op("Resize", "Upsample", layout="passthrough")
 def resize(node: Node) -> Cost:
     # roi, scales and sizes are metadata
     return cost(node, "resize", data=[0])
