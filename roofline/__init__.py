@@ -13,7 +13,7 @@ from roofline.counting.table import count, totals
 from roofline.devices import DeviceSpec, device_table, list_devices, load_device
 from roofline.devices.simulate import Prediction, predict
 from roofline.errors import RooflineError
-from roofline.ir.onnx import load_graph
+from roofline.ir.load import load_graph
 from roofline.ops import register_op, supported_ops
 
 __version__ = "0.1.0"

@@ -174,7 +174,7 @@ def test_a_name_redefined_in_a_body_shadows_the_outer_one():
         make_model(nodes, [("x", (1, 4), "f32")], [("c", np.array(True)), ("k", np.full(4, 3.0, np.float32))])
     )
     assert table["name"].tolist() == ["if/then/mul", "add"]
-    graph = roofline.ir.onnx.load_graph(
+    graph = roofline.ir.load.load_graph(
         make_model(nodes, [("x", (1, 4), "f32")], [("c", np.array(True)), ("k", np.full(4, 3.0, np.float32))])
     )
     mul, add = graph.nodes

@@ -236,3 +236,18 @@ def test_byte_mutated_tflite_files_give_a_sane_count_or_a_library_error(name):
         assert roofline.totals(table)["macs"] < 1e15
         outcomes["counted"] += 1
     assert outcomes["counted"] > 0 and outcomes["refused"] > 0, outcomes
+
+
+def test_the_format_is_told_by_the_bytes_and_a_name_resolves_in_one_place(tmp_path):
+    from roofline.ir.load import resolve_model
+
+    data = _fp16_or_fp32("fp32")
+    misnamed = tmp_path / "conv.onnx"  # a flatbuffer behind an ONNX suffix still loads as TFLite
+    misnamed.write_bytes(data)
+    assert roofline.count(misnamed).macs.sum() == roofline.count(data).macs.sum() == CONV_MACS
+    assert resolve_model(str(misnamed)) == (str(misnamed), "conv")
+    assert resolve_model(data) == (data, "model")
+    model, name = resolve_model("mobilenet_v2")
+    assert name == "mobilenet_v2" and model.graph.node
+    with pytest.raises(ModelLoadError, match=r"neither a file nor a built-in network.*mobilenet_v2"):
+        resolve_model("mobilenet_v9")

@@ -14,9 +14,10 @@ import pandas as pd
 
 from roofline import zoo
 from roofline.counting.table import count
-from roofline.devices import list_devices, load_device
+from roofline.devices import load_devices
 from roofline.devices.simulate import predict
 from roofline.errors import InvalidParameterError
+from roofline.ir.load import resolve_model
 
 __all__ = ["sweep", "device_ridge_points", "stage_breakdown", "pareto", "DEFAULT_RIDGE_POINTS"]
 
@@ -30,24 +31,18 @@ def _tables(models, precision: str, fuse: str, on_unknown: str = "raise") -> dic
         models = zoo.list_models()
     if isinstance(models, (str, bytes, pd.DataFrame)) or not isinstance(models, (Mapping, Iterable)):
         models = [models]
-    items = models.items() if isinstance(models, Mapping) else ((_label(m), m) for m in models)
+    items = models.items() if isinstance(models, Mapping) else ((None, m) for m in models)
     out = {}
     for label, m in items:
         if isinstance(m, pd.DataFrame):
-            out[label] = m
+            out[str(m.attrs.get("model", "model")) if label is None else label] = m
             continue
-        out[label] = count(m, weight_dtype=precision, activation_dtype=precision, fuse=fuse, on_unknown=on_unknown)
+        m, name = resolve_model(m)  # a zoo name as its built model, named as given
+        table = count(m, weight_dtype=precision, activation_dtype=precision, fuse=fuse, on_unknown=on_unknown)
+        out[name if label is None else label] = table
     if not out:
         raise InvalidParameterError("sweep needs at least one model")
     return out
-
-
-def _label(model) -> str:
-    if isinstance(model, str):
-        return model.rsplit("/", 1)[-1].removesuffix(".onnx").removesuffix(".tflite")
-    if isinstance(model, pd.DataFrame):
-        return str(model.attrs.get("model", "model"))
-    return getattr(getattr(model, "graph", None), "name", None) or "model"
 
 
 def device_ridge_points(precision: str = "int8", devices=None) -> dict[str, float]:
@@ -58,8 +53,7 @@ def device_ridge_points(precision: str = "int8", devices=None) -> dict[str, floa
     from roofline.devices.latency import SPECIAL_KINDS
 
     out = {}
-    for name in devices or list_devices():
-        d = load_device(name)
+    for d in load_devices(devices or None):  # None: every built-in device
         per_kind = any(k not in SPECIAL_KINDS for k in d.calibration)
         if precision in d.ridge_macs_per_byte and (devices or not per_kind):
             out[d.name] = d.reached_ridge(precision)

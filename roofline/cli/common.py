@@ -56,10 +56,10 @@ def _shapes(items: list[str]) -> dict[str, tuple[int, ...] | int]:
 
 
 def _model(arg: str):
-    """A model file, or the name of a built-in zoo network (which ``load_graph`` resolves)."""
-    from roofline.ir.onnx import _zoo_network
+    """A model file, or the name of a built-in zoo network as its built model (``resolve_model``)."""
+    from roofline.ir.load import resolve_model
 
-    return _zoo_network(arg)
+    return resolve_model(arg)[0]
 
 
 def _on_unknown(args) -> str:

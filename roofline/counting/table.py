@@ -17,7 +17,7 @@ from roofline.counting.fuse import FUSE_MODES, Layer, group_layers
 from roofline.dtypes import onnx_is_float, precision_bytes
 from roofline.errors import check_choice
 from roofline.ir import Graph, ModelLike, Tensor
-from roofline.ir.onnx import load_graph
+from roofline.ir.load import load_graph
 from roofline.ir.onnx_flow import combine_bounds
 from roofline.ops import Cost, node_costs
 

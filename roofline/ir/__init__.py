@@ -1,6 +1,12 @@
-"""The graph counting rules read: tensors with static shapes, nodes with resolved inputs and outputs, and a
-model's run-time nodes in topological order. Nothing here loads a format: ``roofline.ir.onnx`` loads ONNX,
-``roofline.ir.tflite`` TFLite, both into these classes."""
+"""The intermediate representation every counting rule reads, and the loaders that build it.
+
+This module holds only the classes: ``Tensor`` (static shape, element type, constant or not), ``Node``
+(resolved inputs and outputs, attributes, bound and repeat) and ``Graph`` (a model's run-time nodes in
+topological order); it imports no loader, so the op rules can import it. ``roofline.ir.load`` is the entry
+point (``load_graph``, ``resolve_model``): it reads a file once, sniffs its format and hands it to
+``roofline.ir.onnx`` (ONNX, with ``onnx_shapes``, ``fold``, ``onnx_flow``, ``onnx_bounds`` and
+``onnx_inline``) or ``roofline.ir.tflite`` (TFLite, with ``tflite_ops``); ``roofline.ir.litert`` is where
+LiteRT itself is touched, ``roofline.ir.checks`` what every loaded model must satisfy."""
 
 from __future__ import annotations
 

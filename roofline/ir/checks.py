@@ -1,5 +1,6 @@
 """Consistency checks at load: a corrupt or contradictory model is an error naming the tensor or node,
-never an absurd count. ONNX initializers must hold the data their dims say; on the loaded graph (ONNX
+never an absurd count. An ONNX model imports an opset the installed onnx knows, every attribute has the
+type its operator declares and every initializer holds the data its dims say; on the loaded graph (ONNX
 or TFLite) every shape is positive and sane, and convolutions and matrix products agree with their
 operands."""
 
@@ -11,13 +12,13 @@ from typing import TYPE_CHECKING
 import onnx
 
 from roofline.dtypes import onnx_itemsize
-from roofline.errors import ShapeError
+from roofline.errors import ModelLoadError, ShapeError
 from roofline.ir.onnx_flow import subgraphs
 
 if TYPE_CHECKING:
     from roofline.ir import Graph, Node, Tensor
 
-__all__ = ["MAX_TENSOR_ELEMS", "check_initializers", "check_graph"]
+__all__ = ["MAX_TENSOR_ELEMS", "check_initializers", "check_graph", "check_opset", "check_attributes"]
 
 #: beyond this a model is corrupt, not big: no count is ever absurd (64 GiB at fp32)
 MAX_TENSOR_ELEMS = 2**34
@@ -144,3 +145,41 @@ def check_graph(graph: Graph) -> None:
                 _fail(node, f"tensor {t.name!r} has {math.prod(t.shape):.3g} elements ({t.shape_str()}), more than "
                             "2**34: the model's shapes are absurd")  # fmt: skip
         _check_node(node)
+
+
+def check_opset(proto: onnx.ModelProto, where: str) -> int | None:
+    """The default-domain opset the model imports, if any; outside what the installed onnx knows is an error
+    (shape inference would otherwise take any version on trust)."""
+    top = onnx.defs.onnx_opset_version()
+    versions = [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")]
+    for v in versions:
+        if not 1 <= v <= top:
+            raise ModelLoadError(
+                f"{where} imports ONNX opset {v}; the installed onnx {onnx.__version__} supports opsets 1 to {top}"
+            )
+    return versions[0] if versions else None
+
+
+def check_attributes(graph: onnx.GraphProto, opset: int | None, where: str) -> None:
+    """Every attribute of a default-domain node (in every scope) has the type its operator's schema declares:
+    the counting rules read ``kernel_shape`` as a list, ``group`` as an integer."""
+    if opset is None:
+        return
+    names = onnx.AttributeProto.AttributeType.Name
+    for node in graph.node:
+        if node.domain in ("", "ai.onnx"):
+            try:
+                declared = onnx.defs.get_schema(node.op_type, opset, "").attributes
+            except onnx.defs.SchemaError:  # an op this opset does not define: counting says so
+                declared = {}
+            for a in node.attribute:
+                spec = declared.get(a.name)
+                if spec is None or int(spec.type) in (a.type, onnx.AttributeProto.UNDEFINED):
+                    continue
+                got = names(a.type) if a.type in onnx.AttributeProto.AttributeType.values() else str(a.type)
+                raise ModelLoadError(
+                    f"{where}: {node.op_type} node {node.name!r} has attribute {a.name!r} of type {got}, but ONNX "
+                    f"opset {opset} declares it {names(int(spec.type))}"
+                )
+        for sg in subgraphs(node):
+            check_attributes(sg, opset, where)

@@ -37,11 +37,11 @@ from onnx import TensorProto
 
 from roofline.dtypes import onnx_itemsize
 from roofline.errors import ModelLoadError, RooflineError, ShapeError, did_you_mean
-from roofline.ir import Graph, Node, Tensor
+from roofline.ir import Graph, Node, Tensor, litert
 from roofline.ir.checks import MAX_TENSOR_ELEMS
 from roofline.ir.tflite_ops import ACTIVATIONS, CONTROL_FLOW, OpContext, translate
 
-__all__ = ["is_tflite", "load_tflite"]
+__all__ = ["load_tflite"]
 
 _ELEM = {0: TensorProto.FLOAT, 1: TensorProto.FLOAT16, 2: TensorProto.INT32, 3: TensorProto.UINT8,
          4: TensorProto.INT64, 5: TensorProto.STRING, 6: TensorProto.BOOL, 7: TensorProto.INT16,
@@ -61,24 +61,10 @@ _STATEFUL = {"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "RANDOM_UNIFORM",
 _MAX_DEPTH = 16  # nesting of control flow
 
 
-def is_tflite(data: bytes) -> bool:
-    """A TFLite flatbuffer carries the file identifier ``TFL3`` at bytes 4-8."""
-    return len(data) >= 8 and data[4:8] == b"TFL3"
-
-
-def _schema():
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:
-        raise ModelLoadError("reading .tflite needs ai-edge-litert, a dependency of roofline missing here "
-                             "(pip install ai-edge-litert)") from None  # fmt: skip
-    return schema
-
-
 def load_tflite(data: bytes, where: str = "<bytes>", input_shapes: Mapping[str, Sequence[int]] | None = None) -> Graph:
     """A TFLite model as a Graph (see the module docstring)."""
-    schema = _schema()
-    if not is_tflite(data):
+    schema = litert.schema()
+    if not litert.is_tflite(data):
         raise ModelLoadError(f"{where}: not a TFLite flatbuffer (no TFL3 identifier)")
     try:
         model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
@@ -90,7 +76,9 @@ def load_tflite(data: bytes, where: str = "<bytes>", input_shapes: Mapping[str, 
     reader = _Reader(model, schema, data, where)
     try:
         shapes = reader.input_shapes(input_shapes)
-        return reader.graph(_runtime_shapes(data, model.subgraphs[0], shapes, where) if shapes else {})
+        return reader.graph(
+            litert.resized_shapes(data, shapes, len(model.subgraphs[0].tensors or []), where) if shapes else {}
+        )
     # The reader checks what it reads (indices, buffers, option types), but a flatbuffer that decodes can still
     # hold a field of the wrong kind somewhere we do not look (None for a vector, a huge integer): one line
     # naming the file, not a traceback. Roofline's own errors pass through with their message.
@@ -413,31 +401,3 @@ def _cost(nodes: list[Node]) -> tuple[int, int]:
         macs += c.macs
         moved += sum(e * t.itemsize for t, e in (*c.reads, *c.writes))
     return macs, moved
-
-
-def _runtime_shapes(data: bytes, sub, shapes: dict[int, tuple[int, ...]], where: str) -> dict[int, tuple[int, ...]]:
-    """Every primary-subgraph tensor's shape after LiteRT resizes the inputs (its own shape propagation)."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    except ImportError:
-        raise ModelLoadError("resizing a .tflite model's inputs needs ai-edge-litert") from None
-    try:
-        interp = Interpreter(
-            model_content=bytes(data), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        )
-        for i, shape in shapes.items():
-            interp.resize_tensor_input(i, list(shape), strict=False)
-        interp.allocate_tensors()
-    except (RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ShapeError(
-            f"{where}: LiteRT could not propagate the input shapes {list(shapes.values())}: {first}"
-        ) from None
-    out = {}
-    for i in range(len(sub.tensors or [])):
-        try:
-            d = interp._get_tensor_details(i, 0)  # noqa: SLF001 - one at a time: a tensor it cannot describe
-        except (ValueError, TypeError):  # (a resource or variant) keeps its stored shape
-            continue
-        out[i] = tuple(int(x) for x in d["shape"])
-    return out

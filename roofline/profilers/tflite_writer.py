@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from roofline.errors import InvalidParameterError, require
+from roofline.errors import InvalidParameterError
+from roofline.ir import litert
 from roofline.profilers.kernels import decode
 
 __all__ = ["TfliteWriter", "tflite_kernel", "example_network"]
@@ -19,16 +20,12 @@ _TYPES = {"fp32": (0, np.float32), "fp16": (1, np.float16), "int32": (2, np.int3
 _ACT = {None: 0, "relu": 1, "relu6": 3}
 
 
-def _schema():
-    return require("ai_edge_litert.schema_py_generated", "writing .tflite")
-
-
 class TfliteWriter:
     """Build subgraphs: tensors (with data for weights), operators, then ``finish`` to bytes. The first
     subgraph is the model's; ``subgraph`` closes one and starts the next (control-flow branches)."""
 
     def __init__(self):
-        s = self.s = _schema()
+        s = self.s = litert.schema()
         self.tensors, self.ops, self.codes, self.buffers = [], [], [], [s.BufferT()]  # buffer 0: empty
         self.done = []  # closed subgraphs
 

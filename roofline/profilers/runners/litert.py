@@ -7,32 +7,15 @@ from __future__ import annotations
 
 import os
 import platform
-from pathlib import Path
 
 import numpy as np
 
 from roofline.errors import InvalidParameterError, check_threads
-from roofline.profilers import register_runner
-from roofline.profilers.runners.onnxruntime import Measurement
+from roofline.ir import litert
+from roofline.profilers.runners.base import Measurement, register_runner
 from roofline.profilers.stats import measure
 
 __all__ = ["LiteRtRunner"]
-
-
-def _interpreter_module():
-    try:
-        from ai_edge_litert import interpreter
-
-        return interpreter, "ai-edge-litert"
-    except ImportError:
-        pass
-    try:
-        from tflite_runtime import interpreter  # the fallback
-
-        return interpreter, "tflite-runtime"
-    except ImportError:
-        why = "a dependency of roofline missing here: pip install ai-edge-litert (or tflite-runtime, numpy < 2)"
-        raise InvalidParameterError(f"the LiteRT runner needs ai-edge-litert ({why})") from None
 
 
 @register_runner("litert")
@@ -44,17 +27,16 @@ class LiteRtRunner:
         xnnpack: apply the XNNPACK delegate (LiteRT's default CPU path) or run the builtin kernels.
     """
 
+    model_format, target = "tflite", "host"
+
     def __init__(self, threads: int = 1, xnnpack: bool = True):
         check_threads(threads)
         self.threads, self.xnnpack = threads, bool(xnnpack)
 
     def _interpreter(self, model):
-        module, _ = _interpreter_module()
-        data = Path(model).read_bytes() if isinstance(model, (str, os.PathLike)) else bytes(model)
-        resolver = module.OpResolverType
-        kind = resolver.AUTO if self.xnnpack else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        litert.interpreter_module("the LiteRT runner")  # a missing package is its own error, not a load failure
         try:
-            it = module.Interpreter(model_content=data, num_threads=self.threads, experimental_op_resolver_type=kind)
+            it = litert.interpreter(model, threads=self.threads, xnnpack=self.xnnpack, purpose="the LiteRT runner")
             it.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -71,7 +53,7 @@ class LiteRtRunner:
         return it
 
     def conditions(self) -> dict:
-        module, package = _interpreter_module()
+        _, package = litert.interpreter_module("the LiteRT runner")
         from importlib.metadata import PackageNotFoundError, version
 
         try:
@@ -93,3 +75,6 @@ class LiteRtRunner:
         it = self._interpreter(model)
         stats = measure(it.invoke, **measure_options)
         return Measurement(stats, self.conditions())
+
+    def close(self) -> None:
+        """Nothing to release (an interpreter lives inside each call)."""
