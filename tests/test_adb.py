@@ -146,6 +146,7 @@ def test_profile_a_phone_then_calibrate_it(phone, binary, tmp_path, capsys):
     meta = open_lut(lut).meta["conditions"]
     assert len(table) == 6 and meta["runtime"] == "benchmark_model" and meta["precision"] == "int8"
     assert meta["device_model"] == "roofline Loopback Phone" and meta["serial"] == "LOOPBACK0001"
+    assert "cpu_model" not in meta and "system" not in meta  # the host's fingerprint is not the phone's
     assert main(["calibrate", str(lut), "-o", str(tmp_path / "phone.yaml")]) == 0
     spec = roofline.load_device(tmp_path / "phone.yaml")
     assert spec.provenance == "fitted" and spec.default_precision == "int8" and spec.calibration

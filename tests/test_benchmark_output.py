@@ -188,12 +188,12 @@ def test_old_layout_ops():
     ops = parse_op_profile(read("old_layout_stdout.txt"))
     assert list(ops.columns) == OP_COLUMNS and len(ops) == 31  # Run Order only: not Top by Computation Time
     first = ops.iloc[0]
-    assert (first.node_type, first["name"], first.start_ms, first.first_ms, first.avg_ms) == (
+    assert (first.op_type, first["name"], first.start_ms, first.first_ms, first.time_ms) == (
         "CONV_2D", "MobilenetV1/MobilenetV1/Conv2d_0/Relu6", 0.0, 0.496, 0.456)  # fmt: skip
     assert (first.percent, first.cdf_percent, first.mem_kb, first.times_called) == (4.023, 4.023, 0.0, 1)
-    assert ops.iloc[-1][["node_type", "name", "start_ms", "cdf_percent"]].tolist() == [
+    assert ops.iloc[-1][["op_type", "name", "start_ms", "cdf_percent"]].tolist() == [
         "SOFTMAX", "MobilenetV1/Predictions/Reshape_1", 11.345, 100.0]  # fmt: skip
-    assert ops["node_type"].value_counts().to_dict() == {"CONV_2D": 15, "DEPTHWISE_CONV_2D": 13, "AVERAGE_POOL_2D": 1,
+    assert ops["op_type"].value_counts().to_dict() == {"CONV_2D": 15, "DEPTHWISE_CONV_2D": 13, "AVERAGE_POOL_2D": 1,
                                                          "RESHAPE": 1, "SOFTMAX": 1}  # fmt: skip
     assert (ops["node_index"] == -1).all() and not ops["aggregated"].any() and not ops["delegate"].any()
     assert ops["percent"].sum() == pytest.approx(100, abs=0.01)
@@ -204,12 +204,12 @@ def test_new_layout_ops_skip_the_initialization_block():
     text = read("new_layout_stdout.txt")
     assert "AllocateTensors/0" in text
     ops = parse_op_profile(text)
-    assert len(ops) == 31 and ops["start_ms"].isna().all() and "AllocateTensors" not in set(ops["node_type"])
+    assert len(ops) == 31 and ops["start_ms"].isna().all() and "AllocateTensors" not in set(ops["op_type"])
     assert ops["node_index"].tolist() == list(range(31))
-    assert ops.iloc[0][["node_type", "name", "first_ms", "avg_ms", "percent"]].tolist() == [
+    assert ops.iloc[0][["op_type", "name", "first_ms", "time_ms", "percent"]].tolist() == [
         "CONV_2D", "MobilenetV1/MobilenetV1/Conv2d_0/Relu6", 1.268, 1.232, 3.718]  # fmt: skip
     squeeze = ops.iloc[29]
-    assert (squeeze.node_type, squeeze["name"], squeeze.avg_ms) == (
+    assert (squeeze.op_type, squeeze["name"], squeeze.time_ms) == (
         "SQUEEZE",
         "MobilenetV1/Logits/SpatialSqueeze",
         0.01,
@@ -221,16 +221,16 @@ def test_xnnpack_per_operator_rows_are_aggregated():
     ops = parse_op_profile(read("xnnpack_stdout.txt"))
     assert len(ops) == 24
     first = ops.iloc[0]
-    assert (first.node_type, first["name"], first.node_index, first.avg_ms, first.times_called) == (
+    assert (first.op_type, first["name"], first.node_index, first.time_ms, first.times_called) == (
         "Convolution (NHWC, F32) IGEMM", "Delegate/Convolution (NHWC, F32) IGEMM:0", -1, 1.213, 1)  # fmt: skip
     assert first.aggregated and not first.delegate
-    assert ops.iloc[1][["node_type", "times_called", "avg_ms", "percent"]].tolist() == [
+    assert ops.iloc[1][["op_type", "times_called", "time_ms", "percent"]].tolist() == [
         "Convolution (NHWC, F32) DWConv", 11, 0.122, 9.070]  # fmt: skip
     delegated = ops["name"].str.startswith("Delegate/")
     assert delegated.sum() == 20 and ops.loc[delegated, "aggregated"].all()
     assert (ops.loc[delegated, "node_index"] == -1).all()
     builtin = ops[~delegated]
-    assert builtin["node_type"].tolist() == ["RESIZE_NEAREST_NEIGHBOR"] * 2 + ["TFLite_Detection_PostProcess",
+    assert builtin["op_type"].tolist() == ["RESIZE_NEAREST_NEIGHBOR"] * 2 + ["TFLite_Detection_PostProcess",
                                                                              "RESIZE_NEAREST_NEIGHBOR"]  # fmt: skip
     assert builtin["node_index"].tolist() == [66, 70, 266, 101] and not builtin["aggregated"].any()
     assert builtin.iloc[2]["name"] == ("StatefulPartitionedCall:3, StatefulPartitionedCall:2, "
@@ -240,7 +240,7 @@ def test_xnnpack_per_operator_rows_are_aggregated():
 
 def test_whole_delegate_rows():
     ops = parse_op_profile(read("xnnpack_whole_delegate_stdout.txt"))
-    assert ops[["node_type", "node_index", "delegate", "aggregated", "start_ms", "avg_ms"]].values.tolist() == [
+    assert ops[["op_type", "node_index", "delegate", "aggregated", "start_ms", "time_ms"]].values.tolist() == [
         ["TfLiteXNNPackDelegate", 64, True, False, 0.0, 24.866],
         ["TFLite_Detection_PostProcess", 63, False, False, 24.867, 1.218],
     ]
@@ -250,21 +250,21 @@ def test_whole_delegate_rows():
 
 def test_gpu_delegate_row():
     ops = parse_op_profile(read("gpu_delegate_stdout.txt"))
-    columns = ["node_type", "name", "node_index", "first_ms", "avg_ms", "percent", "delegate", "aggregated"]
+    columns = ["op_type", "name", "node_index", "first_ms", "time_ms", "percent", "delegate", "aggregated"]
     assert ops[columns].values.tolist() == [["TfLiteGpuDelegateV2", "Identity", 77, 8.317, 8.671, 100.0, True, False]]
 
 
 def test_csv_mode():
     ops = parse_op_profile(read("profile.csv"))
     assert list(ops.columns) == OP_COLUMNS and len(ops) == 24 and ops["start_ms"].isna().all()
-    first = ops.iloc[0][["node_type", "first_ms", "avg_ms", "percent", "cdf_percent", "mem_kb", "times_called"]]
+    first = ops.iloc[0][["op_type", "first_ms", "time_ms", "percent", "cdf_percent", "mem_kb", "times_called"]]
     assert first.tolist() == ["Convolution (NHWC, F32) IGEMM", 1.345, 1.23571, 7.99736, 7.99736, 0.0, 1]
     assert ops.iloc[0]["name"] == "Delegate/Convolution (NHWC, F32) IGEMM:0"  # the CSV's tab back to a comma
-    post = ops[ops["node_type"] == "TFLite_Detection_PostProcess"].iloc[0]
-    assert (post.node_index, post.avg_ms) == (266, 3.82715)
+    post = ops[ops["op_type"] == "TFLite_Detection_PostProcess"].iloc[0]
+    assert (post.node_index, post.time_ms) == (266, 3.82715)
     assert post["name"] == ", ".join(f"StatefulPartitionedCall:{k}" for k in (3, 2, 1, 0))
     stdout = parse_op_profile(read("xnnpack_stdout.txt"))  # the same model and tool in stdout mode
-    for col in ["node_type", "name", "node_index", "times_called", "aggregated", "delegate"]:
+    for col in ["op_type", "name", "node_index", "times_called", "aggregated", "delegate"]:
         assert ops[col].tolist() == stdout[col].tolist()
 
 
@@ -275,10 +275,10 @@ def test_older_csv_header_with_start_and_unspaced_csv():
              "CONV_2D, 0.012, 0.53, 0.4961, 60.2%, 60.2%, 0, 1, [conv1/Relu]:0\n"
              "ADD, 0.51, 0.33, 0.328, 39.8%, 100%, 0, 1, [add]:1\n\n")  # fmt: skip
     ops = parse_op_profile(older)
-    rows = ops[["node_type", "start_ms", "avg_ms", "name", "node_index"]].values.tolist()
+    rows = ops[["op_type", "start_ms", "time_ms", "name", "node_index"]].values.tolist()
     assert rows == [["CONV_2D", 0.012, 0.4961, "conv1/Relu", 0], ["ADD", 0.51, 0.328, "add", 1]]
     bare = 'node type,first,avg_ms,%,cdf%,mem KB,times called,name\nMEAN,0.004,0.003,100%,100%,0,1,"[t12]:4"\n'
-    assert parse_op_profile(bare)[["node_type", "name", "node_index"]].values.tolist() == [["MEAN", "t12", 4]]
+    assert parse_op_profile(bare)[["op_type", "name", "node_index"]].values.tolist() == [["MEAN", "t12", 4]]
 
 
 REAL_SPACED = """INFO: Operator-wise Profiling Info for Regular Benchmark Runs:
@@ -294,7 +294,7 @@ REAL_SPACED = """INFO: Operator-wise Profiling Info for Regular Benchmark Runs:
 
 def test_space_aligned_rows_as_pasted_from_a_terminal():
     ops = parse_op_profile(REAL_SPACED)
-    assert ops["node_type"].tolist() == ["QUANTIZE", "Convolution (NHWC, QC8) IGEMM", "Convolution (NHWC, QC8) DWConv",
+    assert ops["op_type"].tolist() == ["QUANTIZE", "Convolution (NHWC, QC8) IGEMM", "Convolution (NHWC, QC8) DWConv",
                                          "TFLite_Detection_PostProcess"]  # fmt: skip
     assert ops["times_called"].tolist() == [1, 1, 13, 1] and ops["node_index"].tolist() == [0, -1, -1, 266]
     assert ops["aggregated"].tolist() == [False, True, True, False]
@@ -430,17 +430,19 @@ def test_xnnpack_aggregated_rows_stay_unmapped(example):
     layers, unmapped = map_ops_to_layers(ops, example)
     assert layers["measured_ms"].isna().all()
     assert (
-        len(unmapped) == 7 and (unmapped["reason"] == "aggregated").all() and unmapped["avg_ms"].tolist() == EXAMPLE_AVG
+        len(unmapped) == 7
+        and (unmapped["reason"] == "aggregated").all()
+        and unmapped["time_ms"].tolist() == EXAMPLE_AVG
     )
 
 
 def test_delegate_merged_and_unknown_rows_are_reported(example):
     ops = parse_op_profile(example_profile(times=[1, 1, 1, 1, 3, 1, 1]))  # MEAN called 3 times a run
     ops.loc[5, "name"] = "t99"  # FULLY_CONNECTED: output tensor not in this model
-    gpu = pd.DataFrame([["TfLiteGpuDelegateV2", np.nan, 1.0, 1.0, 100.0, 100.0, 0.0, 1, "t16", 7, False, True]],
+    gpu = pd.DataFrame([["t16", "TfLiteGpuDelegateV2", 1.0, 1.0, np.nan, 100.0, 100.0, 0.0, 1, 7, False, True]],
                        columns=OP_COLUMNS)  # fmt: skip
     layers, unmapped = map_ops_to_layers(pd.concat([ops, gpu], ignore_index=True), example)
-    assert unmapped[["node_type", "reason"]].values.tolist() == [
+    assert unmapped[["op_type", "reason"]].values.tolist() == [
         ["MEAN", "aggregated"],
         ["FULLY_CONNECTED", "no layer"],
         ["TfLiteGpuDelegateV2", "delegate"],

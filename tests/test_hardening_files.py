@@ -265,8 +265,8 @@ from pathlib import Path
 from roofline.profilers.build import build_lut
 from roofline.profilers.stats import Stats
 
-class Runner:
-    calls = 0
+class Runner:  # the Runner protocol (roofline.profilers.runners.base), timing nothing
+    model_format, target, calls = "onnx", "host", 0
     def conditions(self):
         return {"runtime": "fake", "threads": 1}
     def latency(self, model, **_):
@@ -311,6 +311,8 @@ def test_a_claim_by_a_dead_builder_does_not_block(tmp_path):
     calls = []
 
     class Runner:
+        model_format, target = "onnx", "host"
+
         def conditions(self):
             return {"runtime": "fake", "threads": 1}
 

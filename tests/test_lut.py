@@ -104,9 +104,22 @@ def _rows(path):
     return len(path.read_text().splitlines()) - 1 if path.exists() else 0
 
 
+# the killed build: every row waits 0.3 s before it is written, so the kill lands mid-build however fast
+# the kernels run (a quick machine could otherwise finish the build between two polls)
+SLOW_SCRIPT = (
+    """
+import time
+from roofline.profilers.lut import Lut
+append = Lut.append
+Lut.append = lambda self, rows: (time.sleep(0.3), append(self, rows))[1]
+"""
+    + SCRIPT
+)
+
+
 def test_a_killed_build_keeps_every_finished_row_and_resumes(tmp_path, keys):
     path = tmp_path / "host.csv"
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(path), "40"])
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_SCRIPT, str(path), "40"])
     deadline = time.time() + 120
     while _rows(path) < 3 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)

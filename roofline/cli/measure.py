@@ -10,7 +10,6 @@ from rich.table import Table
 from roofline.cli.common import (
     DEFAULT_OUT,
     _console,
-    _model,
     _plt,
     count_int,
     figure_path,
@@ -26,15 +25,19 @@ NOISY_SHARE = 0.3  # single kernels jitter: about a fifth of the rows spread > 2
 
 
 def _runner(args):
-    from roofline.profilers import get_runner
+    """The host runner named by ``--runtime`` (default onnxruntime), given the settings it takes."""
+    from roofline.profilers import get_runner, runner_options
 
-    if getattr(args, "runtime", "onnxruntime") == "litert":
-        return get_runner("litert", threads=args.threads, xnnpack=not args.no_xnnpack)
-    return get_runner("onnxruntime", threads=args.threads)
+    name = getattr(args, "runtime", "onnxruntime")
+    offered = {"threads": args.threads, "xnnpack": not getattr(args, "no_xnnpack", False)}
+    return get_runner(name, **runner_options(name, **offered))
 
 
 def _models(names: list[str]) -> dict:
-    return {Path(n).stem if Path(n).exists() else n: _model(n) for n in names}
+    """Models by the name to show for them: zoo names, model files."""
+    from roofline.ir.load import resolve_model
+
+    return {label: model for model, label in map(resolve_model, names)}
 
 
 def _host_spec(args):
@@ -86,16 +89,17 @@ def _kernel_keys(args, models: dict, style: str) -> dict[str, str]:
 def cmd_profile_device(args) -> int:
     """A phone's LUT: the structured kernels of models, the zoo or a sample, as TFLite, on the device."""
     from roofline import zoo
+    from roofline.profilers import get_runner
     from roofline.profilers.adb import safe_name
     from roofline.profilers.build import build_lut
-    from roofline.profilers.runners.adb import AdbRunner
 
     names = [] if args.targets == ["host"] else args.targets  # "host" is only the default target
     models = _models(names or (zoo.list_models() if args.zoo else []))
     if not models and not args.sample:
         raise InvalidParameterError("profile --adb/--usb needs MODEL..., --zoo or --sample N")
-    runner = AdbRunner(address=args.adb, serial=args.usb, benchmark_model=args.benchmark_model, threads=args.threads,
-                       affinity=args.affinity, delegate=args.delegate, timeout_s=args.timeout)  # fmt: skip
+    runner = get_runner("adb", address=args.adb, serial=args.usb, benchmark_model=args.benchmark_model,
+                        threads=args.threads, affinity=args.affinity, delegate=args.delegate,
+                        timeout_s=args.timeout)  # fmt: skip
     console = _console()
     try:
         fp = runner.fingerprint()
@@ -115,16 +119,19 @@ def cmd_profile_device(args) -> int:
 
 def cmd_lut(args) -> int:
     from roofline import zoo
+    from roofline.profilers import RUNNERS, runner_names
     from roofline.profilers.build import build_lut
 
-    if args.precision == "int8" and args.runtime != "litert":
-        raise InvalidParameterError("int8 kernels run on LiteRT only (add --runtime litert)")
+    tflite = RUNNERS[args.runtime].model_format == "tflite"  # kernels written as TFLite, timed whole
+    if args.precision == "int8" and not tflite:
+        raise InvalidParameterError(f"int8 kernels run on TFLite runners only (add --runtime "
+                                    f"{' or '.join(runner_names('host', 'tflite'))})")  # fmt: skip
     models = _models(args.models or (zoo.list_models() if args.zoo else []))
     if not models and not args.sample:
         raise InvalidParameterError("lut build needs MODEL..., --zoo or --sample N")
-    keys = _kernel_keys(args, models, "structured" if args.runtime == "litert" else args.style)
+    keys = _kernel_keys(args, models, "structured" if tflite else args.style)
     options = {"runs": args.runs, "warmup": args.warmup}
-    if args.runtime == "litert":  # whole single-layer TFLite models
+    if tflite:  # whole single-layer TFLite models
         options = {"min_repeats": args.runs, "warmup": args.warmup, "max_seconds": 2.0}
     lut = build_lut(keys, args.lut, runner=_runner(args), **options)
     table = lut.table()
@@ -225,6 +232,8 @@ def cmd_validate(args) -> int:
 
 
 def add_commands(sub) -> None:
+    from roofline.profilers import runner_names
+
     def runner_args(sp):
         sp.add_argument("--threads", type=positive_int, default=1, help="intra-op threads (default 1)")
 
@@ -262,7 +271,7 @@ def add_commands(sub) -> None:
     lut.add_argument(
         "--sample", type=count_int, default=0, help="add N random conv/FC configurations (structured keys)"
     )
-    lut.add_argument("--runtime", choices=("onnxruntime", "litert"), default="onnxruntime",
+    lut.add_argument("--runtime", choices=runner_names(target="host"), default="onnxruntime",
                      help="litert: structured kernels written as TFLite, timed whole")  # fmt: skip
     lut.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="int8: LiteRT only")
     lut.add_argument("--no-xnnpack", action="store_true", help="litert: the builtin kernels, not XNNPACK")

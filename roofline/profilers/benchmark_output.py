@@ -46,11 +46,13 @@ import numpy as np
 import pandas as pd
 
 from roofline.profilers.ort_trace import ParseError
+from roofline.profilers.stats import OP_TIME_COLUMNS
 
 __all__ = ["parse_summary", "parse_op_profile", "map_ops_to_layers", "OP_COLUMNS", "DELEGATE_TYPES"]
 
-OP_COLUMNS = ["node_type", "start_ms", "first_ms", "avg_ms", "percent", "cdf_percent", "mem_kb", "times_called",
-              "name", "node_index", "aggregated", "delegate"]  # fmt: skip
+#: columns of ``parse_op_profile``: ``OP_TIME_COLUMNS`` (name, op_type, time_ms), then benchmark_model's own
+OP_COLUMNS = [*OP_TIME_COLUMNS, "first_ms", "start_ms", "percent", "cdf_percent", "mem_kb", "times_called",
+              "node_index", "aggregated", "delegate"]  # fmt: skip
 #: node types of rows that stand for a whole delegate partition (so does any type ending in "delegate")
 DELEGATE_TYPES = ("TfLiteXNNPackDelegate", "TfLiteGpuDelegateV2", "TfLiteNnapiDelegate", "TfLiteHexagonDelegate")
 
@@ -177,11 +179,14 @@ def _name(field: str, csv: bool) -> tuple[str, int]:
 def parse_op_profile(text: str) -> pd.DataFrame:
     """The regular runs' Run Order table of an op profile (stdout or CSV mode, either layout), one row per op.
 
-    Columns ``OP_COLUMNS``: ``start_ms`` is NaN in the newer layout, ``node_index`` -1 where the name has
-    none. ``delegate``: the row stands for a whole delegate partition (a type in ``DELEGATE_TYPES`` or ending
-    in "delegate", any case). ``aggregated``: the row is not one TFLite node run once: its name starts with
-    ``Delegate/`` (an operator of a delegate's own graph, after the delegate fused and rewrote layers, indexed
-    by the delegate) or its ``times called`` per run is above 1 (several nodes or invocations merged).
+    Columns ``OP_COLUMNS``: ``name`` (the Name field: output tensors, or ``Delegate/<op>:<k>``), ``op_type``
+    (the node type), ``time_ms`` (the ``avg ms`` column: per run), then ``first_ms``, ``start_ms`` (NaN in
+    the newer layout), ``percent``, ``cdf_percent``, ``mem_kb``, ``times_called``, ``node_index`` (-1 where
+    the name has none). ``delegate``: the row stands for a whole delegate partition (a type in
+    ``DELEGATE_TYPES`` or ending in "delegate", any case). ``aggregated``: the row is not one TFLite node run
+    once: its name starts with ``Delegate/`` (an operator of a delegate's own graph, after the delegate fused
+    and rewrote layers, indexed by the delegate) or its ``times called`` per run is above 1 (several nodes or
+    invocations merged).
     """
     lines = text.splitlines()
     start = next((i for i, ln in enumerate(lines) if _REGULAR in ln), None)
@@ -204,18 +209,21 @@ def parse_op_profile(text: str) -> pd.DataFrame:
         numbers = [float(x) for x in g[1:-2]]
         if not has_start:
             numbers.insert(0, np.nan)
+        start_ms, first_ms, avg_ms, percent, cdf_percent, mem_kb = numbers
         name, index = _name(g[-1], csv)
-        rows.append([g[0].strip(), *numbers, int(g[-2]), name, index])
+        rows.append({"name": name, "op_type": g[0].strip(), "time_ms": avg_ms, "first_ms": first_ms,
+                     "start_ms": start_ms, "percent": percent, "cdf_percent": cdf_percent, "mem_kb": mem_kb,
+                     "times_called": int(g[-2]), "node_index": index})  # fmt: skip
     if not rows:
         raise ParseError("the op profile's Run Order table has no rows")
     df = pd.DataFrame(rows, columns=OP_COLUMNS[:-2])
     df["aggregated"] = df["name"].str.startswith("Delegate/") | (df["times_called"] > 1)
-    df["delegate"] = df["node_type"].isin(DELEGATE_TYPES) | df["node_type"].str.lower().str.endswith("delegate")
+    df["delegate"] = df["op_type"].isin(DELEGATE_TYPES) | df["op_type"].str.lower().str.endswith("delegate")
     return df
 
 
 def map_ops_to_layers(ops: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Attach per-op avg times (``parse_op_profile``) to a TFLite layer table (``roofline.count(tflite)``).
+    """Attach per-op times (``parse_op_profile``'s ``time_ms``) to a TFLite layer table (``roofline.count(tflite)``).
 
     A layer table names a TFLite node ``<builtin>_<op index>:<first output tensor>`` (its ``nodes`` column
     lists them when layers are fused). An op row maps to the layer holding its node index (when the output
@@ -245,7 +253,7 @@ def map_ops_to_layers(ops: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.DataFr
             unmapped.append(k)
             reasons.append(reason or "no layer")
         else:
-            measured[layer] = r["avg_ms"] if np.isnan(measured[layer]) else measured[layer] + r["avg_ms"]
+            measured[layer] = r["time_ms"] if np.isnan(measured[layer]) else measured[layer] + r["time_ms"]
     out = table.copy()
     out["measured_ms"] = measured
     return out, ops.loc[unmapped].assign(reason=reasons).reset_index(drop=True)

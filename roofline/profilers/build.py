@@ -16,11 +16,11 @@ from roofline.profilers.adb import DeviceGoneError, UnauthorizedError
 from roofline.profilers.kernels import kernel_model
 from roofline.profilers.lut import Lut, open_lut
 from roofline.profilers.ort_trace import LAYOUT_OPS, node_count, run_totals
-from roofline.profilers.runners.onnxruntime import OrtRunner
+from roofline.profilers.runners.base import Runner, get_runner
 from roofline.profilers.stats import Stats, summarize
 from roofline.profilers.tflite_writer import tflite_kernel
 
-__all__ = ["fingerprint", "build_lut", "kernel_stats"]
+__all__ = ["fingerprint", "build_lut", "kernel_stats", "takes_tflite"]
 
 
 def _read(path: str) -> str | None:
@@ -53,16 +53,17 @@ class KernelTiming(NamedTuple):
     reorder_out_ms: float  # median ReorderOutput time per run
 
 
-def kernel_stats(runner: OrtRunner, model, runs: int = 50, warmup: int = 10) -> KernelTiming:
-    """Time of a single-layer model's kernels alone, from onnxruntime's trace: without the per-run
-    session overhead and the layout conversions that a whole network pays only where layouts change."""
+def kernel_stats(runner: Runner, model, runs: int = 50, warmup: int = 10) -> KernelTiming:
+    """Time of a single-layer model's kernels alone, from onnxruntime's trace (``runner.trace``: the
+    onnxruntime runner): without the per-run session overhead and the layout conversions that a whole
+    network pays only where layouts change."""
     trace = runner.trace(model, runs=runs, warmup=warmup)
     stats = summarize(run_totals(trace) / 1e6, warmup=warmup, resolution_s=1e-6)  # the trace counts microseconds
     reorders = [float(np.median(run_totals(trace, only_ops=(op,)))) / 1e3 for op in LAYOUT_OPS]
     return KernelTiming(stats, round(node_count(trace)), reorders[0], reorders[1])
 
 
-def trace_overhead_us(runner: OrtRunner, nodes: int = 100, runs: int = 60) -> float:
+def trace_overhead_us(runner: Runner, nodes: int = 100, runs: int = 60) -> float:
     """What onnxruntime's profiler adds to each traced node's time (microseconds).
 
     A generated chain of ``nodes`` tiny Adds runs with and without profiling, interleaved: the traced
@@ -74,7 +75,7 @@ def trace_overhead_us(runner: OrtRunner, nodes: int = 100, runs: int = 60) -> fl
     return max(0.0, (float(np.median(run_totals(trace))) - float(np.median(plain)) * 1e6) / nodes)
 
 
-def stream_bandwidth(runner: OrtRunner, key: str = "Relu(1x64x512x512)_fp32", runs: int = 10) -> float:
+def stream_bandwidth(runner: Runner, key: str = "Relu(1x64x512x512)_fp32", runs: int = 10) -> float:
     """Bytes/s of a streaming kernel far larger than the caches (64 MB in, 64 MB out): the rate at
     which a layer inside a network reads weights that other layers' traffic evicted since its last run."""
     import roofline
@@ -88,7 +89,7 @@ def stream_bandwidth(runner: OrtRunner, key: str = "Relu(1x64x512x512)_fp32", ru
 CACHE_FOOTPRINTS_MB = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96)
 
 
-def cache_bytes(runner: OrtRunner, stream_bytes_per_s: float, runs: int = 10) -> float | None:
+def cache_bytes(runner: Runner, stream_bytes_per_s: float, runs: int = 10) -> float | None:
     """The cache capacity a network's weights and activations must fit in to stay warm (bytes).
 
     A streaming ReLU is timed at growing footprints (input + output): its rate holds while the data stays
@@ -115,8 +116,6 @@ def cache_bytes(runner: OrtRunner, stream_bytes_per_s: float, runs: int = 10) ->
     return float(np.exp(np.log(sizes[i - 1]) + f * (np.log(sizes[i]) - np.log(sizes[i - 1]))))
 
 
-#: runners that time TFLite models (kernels are written as .tflite for them)
-TFLITE_RUNTIMES = ("litert", "benchmark_model")
 #: the kernel timed now and then during a build: its drift is the machine's
 PROBE_KEY = "conv_k3_s1_i32_o32_h28_w28_fp32"
 #: spread of the probe's timings (see Drift.spread) above which the machine is reported busy or
@@ -124,20 +123,40 @@ PROBE_KEY = "conv_k3_s1_i32_o32_h28_w28_fp32"
 DRIFT_THRESHOLD = 0.12
 
 
+def takes_tflite(runner) -> bool:
+    """Whether ``runner`` times TFLite models (kernels are then written as .tflite for it), from its
+    ``model_format`` (see ``roofline.profilers.runners.base.Runner``)."""
+    from roofline.errors import InvalidParameterError
+    from roofline.profilers.runners.base import MODEL_FORMATS
+
+    model_format = getattr(runner, "model_format", None)
+    if model_format not in MODEL_FORMATS:
+        raise InvalidParameterError(f"the 'runner' parameter must be a roofline.profilers Runner with a model_format "
+                                    f"(one of {list(MODEL_FORMATS)}), got {type(runner).__name__} "
+                                    f"with {model_format!r}")  # fmt: skip
+    return model_format == "tflite"
+
+
+def _traces(runner) -> bool:
+    """Whether ``runner`` gives onnxruntime traces (``trace``), which kernel timing needs."""
+    return not takes_tflite(runner) and callable(getattr(runner, "trace", None))
+
+
 class Drift:
     """Timings of the probe kernel taken during a measurement campaign, and what they say."""
 
     def __init__(self, runner):
         self.runner, self.medians_ms = runner, []
-        self.tflite = runner.conditions()["runtime"] in TFLITE_RUNTIMES
+        self.tflite, self.traced = takes_tflite(runner), _traces(runner)
 
     def probe(self, sessions: int = 5) -> float:
         """Time the probe kernel; the mean of ``sessions`` fresh sessions, since a session's buffers
         land on faster or slower addresses (its median is bimodal, about 15% apart, on this VM)."""
         times = []
-        for _ in range(2 if self.tflite else sessions):  # TFLite runners: a whole model run each, costlier
-            if self.tflite:
-                stats = self.runner.latency(tflite_kernel(PROBE_KEY), min_repeats=20, max_seconds=0.2).stats
+        for _ in range(sessions if self.traced else 2):  # untraced: a whole model run each, costlier
+            if not self.traced:
+                model = tflite_kernel(PROBE_KEY) if self.tflite else kernel_model(PROBE_KEY)
+                stats = self.runner.latency(model, min_repeats=20, max_seconds=0.2).stats
             else:
                 stats = kernel_stats(self.runner, kernel_model(PROBE_KEY), runs=20, warmup=5).stats
             times.append(stats.median_ms)
@@ -189,8 +208,9 @@ def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None
 
     With onnxruntime (default runner), ``timing="kernel"`` (default) keeps only the kernels' own time
     (``kernel_stats``; options runs, warmup) and ``"model"`` times whole single-layer models
-    (``roofline.profilers.stats.measure`` options). With the LiteRT runner, kernels are written as TFLite
-    (structured keys, fp32 or int8) and timed as whole models. The options are recorded in the
+    (``roofline.profilers.stats.measure`` options). With a runner whose ``model_format`` is "tflite"
+    (LiteRT, the phone), kernels are written as TFLite (structured keys, fp32 or int8) and timed as whole
+    models. The options are recorded in the
     metadata with the runtime, its settings, the keys' precision and the machine's fingerprint. The
     phone runner (``AdbRunner``) works like LiteRT: a phone that goes away stops the build with every
     finished row kept, in a one-line ``DeviceGoneError`` (or ``UnauthorizedError``, a phone that wants
@@ -208,14 +228,15 @@ def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None
     from roofline.errors import InvalidParameterError, check_choice
 
     keys = list(dict.fromkeys(keys))
-    runner = runner or OrtRunner(threads=1)
-    tflite = runner.conditions()["runtime"] in TFLITE_RUNTIMES
-    timing = timing or ("model" if tflite else "kernel")
-    check_choice(timing, ("model",) if tflite else ("kernel", "model"), "timing")
+    runner = runner or get_runner("onnxruntime", threads=1)
+    tflite = takes_tflite(runner)
+    timing = timing or ("kernel" if _traces(runner) else "model")
+    check_choice(timing, ("kernel", "model") if _traces(runner) else ("model",), "timing")
     precisions = sorted({k.rsplit("_", 1)[-1] for k in keys}) or ["fp32"]
     if len(precisions) > 1:
         raise InvalidParameterError(f"one LUT holds one precision; these keys have {precisions}")
-    meta = {**runner.conditions(), **fingerprint(), "precision": precisions[0], "timing": timing,
+    machine = fingerprint() if runner.target == "host" else {}  # a phone's runner reports the phone's own
+    meta = {**machine, **runner.conditions(), "precision": precisions[0], "timing": timing,
             "measure": dict(sorted(measure_options.items()))}  # fmt: skip
     if timing == "kernel" and not Path(path).exists():
         meta["trace_overhead_us"] = round(trace_overhead_us(runner), 3)

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from roofline.counting.ort_layout import reorders
-from roofline.devices import DeviceSpec, validate_spec
-from roofline.devices.latency import LatencyModel
+from roofline.devices.latency import LatencyModel, roofline_seconds
+from roofline.devices.spec import DeviceSpec, validate_spec
 from roofline.errors import RooflineError
 from roofline.profilers.kernels import is_generic, kernel_model, layer_keys
 from roofline.profilers.lut import Lut
@@ -77,10 +77,8 @@ def fit_roofline(macs, bytes_, seconds) -> dict:
         raise CalibrationError("calibration needs measured times > 0")
     log_t = np.log(t)
     peaks = _GRID if macs.any() else np.array([np.inf])
-    compute = macs[None, :] / peaks[:, None]  # (P, N)
-    memory = bytes_[None, :] / _GRID[:, None]  # (B, N)
-    base = np.maximum(compute[:, None, :], memory[None, :, :])  # (P, B, N)
-    pred = base[None] + _OVERHEADS[:, None, None, None]  # (O, P, B, N)
+    # every (overhead, peak, bandwidth) of the grid on every kernel: (O, P, B, N)
+    pred = roofline_seconds(macs, bytes_, peaks[:, None, None], _GRID[:, None], _OVERHEADS[:, None, None, None])[0]
     loss = ((np.log(np.maximum(pred, 1e-12)) - log_t) ** 2).sum(axis=-1)
     o, p, b = np.unravel_index(np.argmin(loss), loss.shape)
     best = pred[o, p, b]
@@ -192,9 +190,7 @@ def predict_measured(model, lut: Lut | None = None, spec: DeviceSpec | None = No
     measured = {} if lut is None else (1e3 * kernel_seconds(lut)).to_dict()  # the table read once
     model_ = LatencyModel.of(spec) if spec is not None else None  # the one latency model that predict uses
     if model_ is not None:
-        compute, memory, overhead = model_.layer_times(table["kind"], table["macs"], table["bytes"],
-                                                        table["weight_bytes"])  # fmt: skip
-        modelled = 1e3 * (overhead + np.fmax(compute, memory))
+        modelled = 1e3 * model_.layer_times(table["kind"], table["macs"], table["bytes"], table["weight_bytes"])[0]
         cold = 1e3 * model_.cold_seconds(table["weight_bytes"], table["bytes"])
     rows = []
     for i, (name, kind) in enumerate(zip(table["name"], table["kind"])):

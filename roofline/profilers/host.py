@@ -16,7 +16,7 @@ from roofline.devices import DeviceSpec, validate_spec
 from roofline.errors import InvalidParameterError
 from roofline.profilers.build import fingerprint, kernel_stats
 from roofline.profilers.kernels import kernel_model
-from roofline.profilers.runners.onnxruntime import OrtRunner
+from roofline.profilers.runners.base import Runner, get_runner
 
 __all__ = ["MICROBENCHMARKS", "profile_host"]
 
@@ -30,13 +30,13 @@ MICROBENCHMARKS = {
 
 
 def profile_host(
-    runner: OrtRunner | None = None, runs: int = 10, warmup: int = 3, name: str = "host"
+    runner: Runner | None = None, runs: int = 10, warmup: int = 3, name: str = "host"
 ) -> tuple[DeviceSpec, list[dict]]:
     """Measure the host's roofline; returns the spec (provenance "measured") and one row per benchmark."""
     for parameter, value, low in (("runs", runs, 1), ("warmup", warmup, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InvalidParameterError(f"the {parameter!r} parameter must be a whole number >= {low}, got {value!r}")
-    runner = runner or OrtRunner(threads=1)
+    runner = runner or get_runner("onnxruntime", threads=1)
     rows = []
     for key, what in MICROBENCHMARKS.items():
         model = kernel_model(key)
@@ -73,10 +73,9 @@ def profile_host(
 
 def _litert_rows(threads: int) -> list[dict]:
     try:
-        from roofline.profilers.runners.litert import LiteRtRunner
         from roofline.profilers.tflite_writer import tflite_kernel
 
-        runner = LiteRtRunner(threads=threads)
+        runner = get_runner("litert", threads=threads)
         runner.conditions()
     except Exception:  # noqa: BLE001 - LiteRT not installed: fp32 from onnxruntime only
         return []

@@ -34,6 +34,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from roofline.errors import InvalidParameterError
+from roofline.ops.conv import same_output_size, same_padding
 
 __all__ = ["Kernel", "encode", "decode", "kernels_of", "kernel_model", "layer_key", "is_generic", "sample_kernels"]
 
@@ -350,11 +351,11 @@ def kernel_model(key: str, seed: int = 0) -> onnx.ModelProto:
         ks = 1 if k.kind == "pwconv" else k["k"]
         s = k["s"]
         x_shape = (1, cin, k["h"], k["w"])
-        ho, wo = ((d + 2 * (ks // 2) - ks) // s + 1 for d in (k["h"], k["w"]))
+        ho, wo = (same_output_size(d, ks, s) for d in (k["h"], k["w"]))
         out_shape = (1, cout, ho, wo)
         w = (rng.standard_normal((cout, cin // groups, ks, ks)) / np.sqrt(cin // groups * ks * ks)).astype(np.float32)
         op = helper.make_node("Conv", ["x", "w", "b"], ["y0"], kernel_shape=[ks, ks], strides=[s, s],
-                              pads=[ks // 2] * 4, group=groups)  # fmt: skip
+                              pads=[same_padding(ks)] * 4, group=groups)  # fmt: skip
         bias = np.zeros(cout, np.float32)
     graph = helper.make_graph(
         [op, helper.make_node("Relu", ["y0"], ["y"])],

@@ -14,8 +14,12 @@ import numpy as np
 import pandas as pd
 
 from roofline.errors import RooflineError
+from roofline.profilers.stats import OP_TIME_COLUMNS
 
-__all__ = ["ParseError", "node_times", "run_totals", "node_count", "map_to_layers", "LAYOUT_OPS"]
+__all__ = ["ParseError", "node_times", "run_totals", "node_count", "map_to_layers", "LAYOUT_OPS", "NODE_COLUMNS"]
+
+#: columns of ``node_times``: ``OP_TIME_COLUMNS`` (name, op_type, time_ms), then onnxruntime's own
+NODE_COLUMNS = [*OP_TIME_COLUMNS, "p10_ms", "p90_ms", "total_ms", "runs", "provider"]
 
 
 class ParseError(ValueError, RooflineError):
@@ -25,7 +29,10 @@ class ParseError(ValueError, RooflineError):
 def node_times(trace) -> pd.DataFrame:
     """Per-node kernel time over the runs in a trace (a JSON string, a path's text, or parsed events).
 
-    Returns one row per node: node, op_name, provider, runs, median_us, p10_us, p90_us, total_us.
+    Returns one row per node, columns ``NODE_COLUMNS``: ``name`` (the trace's node name, without
+    ``_kernel_time``), ``op_type`` (onnxruntime's ``op_name``: the kernel, e.g. FusedConv), ``time_ms`` (median
+    over the node's events), ``p10_ms``, ``p90_ms``, ``total_ms`` (their sum), ``runs`` (how many events),
+    ``provider``. The trace counts microseconds; the table, like every per-op table, milliseconds.
     """
     events = json.loads(trace) if isinstance(trace, str) else trace
     if not isinstance(events, list):
@@ -43,13 +50,14 @@ def node_times(trace) -> pd.DataFrame:
                      float(e["dur"])))  # fmt: skip
     if not rows:
         raise ParseError("the trace has no node events (was profiling enabled, and did the model run?)")
-    df = pd.DataFrame(rows, columns=["node", "op_name", "provider", "dur_us"])
-    g = df.groupby("node", sort=False)
-    out = g.agg(op_name=("op_name", "first"), provider=("provider", "first"), runs=("dur_us", "size"),
-                median_us=("dur_us", "median"), total_us=("dur_us", "sum"))  # fmt: skip
-    out["p10_us"] = g["dur_us"].quantile(0.1)
-    out["p90_us"] = g["dur_us"].quantile(0.9)
-    return out.reset_index()
+    df = pd.DataFrame(rows, columns=["name", "op_type", "provider", "dur_us"])
+    df["dur_ms"] = df["dur_us"] / 1e3
+    g = df.groupby("name", sort=False)
+    out = g.agg(op_type=("op_type", "first"), time_ms=("dur_ms", "median"), total_ms=("dur_ms", "sum"),
+                runs=("dur_ms", "size"), provider=("provider", "first"))  # fmt: skip
+    out["p10_ms"] = g["dur_ms"].quantile(0.1)
+    out["p90_ms"] = g["dur_ms"].quantile(0.9)
+    return out.reset_index()[NODE_COLUMNS]
 
 
 LAYOUT_OPS = ("ReorderInput", "ReorderOutput")
@@ -94,7 +102,8 @@ def run_totals(trace, exclude_ops: tuple[str, ...] = LAYOUT_OPS, only_ops: tuple
 def map_to_layers(times: pd.DataFrame, table: pd.DataFrame, graph) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Attach measured kernel time to the layers of ``table`` (from ``roofline.count`` of ``graph``).
 
-    Returns (per-layer table with ``measured_us`` and ``trace_nodes``, unmapped trace nodes).
+    Returns (per-layer table with ``measured_ms``, NaN where no node maps, and ``trace_nodes``; the
+    unmapped rows of ``times``).
     """
     node_layer = {n: i for i, nodes in enumerate(table["nodes"]) for n in nodes}
     producer = {t.name: node.name for node in graph.nodes for t in node.outputs}
@@ -102,16 +111,16 @@ def map_to_layers(times: pd.DataFrame, table: pd.DataFrame, graph) -> tuple[pd.D
     names: list[list[str]] = [[] for _ in range(len(table))]
     unmapped = []
     for k, r in zip(times.index, times.itertuples(index=False)):
-        node = r.node if r.node in node_layer else producer.get(r.node.removesuffix("_nchwc"))
-        if node is None and r.node.endswith("Fusion/"):  # e.g. "<node>/QuickGeluFusion/": a fused activation
-            node = r.node[: r.node.rstrip("/").rfind("/")]
+        node = r.name if r.name in node_layer else producer.get(r.name.removesuffix("_nchwc"))
+        if node is None and r.name.endswith("Fusion/"):  # e.g. "<node>/QuickGeluFusion/": a fused activation
+            node = r.name[: r.name.rstrip("/").rfind("/")]
         layer = node_layer.get(node) if node else None
         if layer is None:
             unmapped.append(k)
             continue
-        measured[layer] += r.median_us
-        names[layer].append(r.node)
+        measured[layer] += r.time_ms
+        names[layer].append(r.name)
     out = table.copy()
-    out["measured_us"] = np.where([bool(n) for n in names], measured, np.nan)
+    out["measured_ms"] = np.where([bool(n) for n in names], measured, np.nan)
     out["trace_nodes"] = [tuple(n) for n in names]
     return out, times.loc[unmapped].reset_index(drop=True)

@@ -8,7 +8,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["Stats", "measure", "summarize", "NOISY_SPREAD"]
+__all__ = ["Stats", "measure", "summarize", "NOISY_SPREAD", "OP_TIME_COLUMNS"]
+
+#: the columns that every per-op timing table starts with, whichever parser made it
+#: (``ort_trace.node_times``: onnxruntime traces; ``benchmark_output.parse_op_profile``: ``benchmark_model``):
+#: ``name`` the op as the runtime names it, ``op_type`` its kernel or node type, ``time_ms`` its time per
+#: call in milliseconds (the median of the traced calls, or benchmark_model's average); backend-specific
+#: columns follow, times always ``*_ms``
+OP_TIME_COLUMNS = ["name", "op_type", "time_ms"]
 
 #: relative spread (p90 - p10) / median above which a measurement is flagged as noisy; robust to the
 #: rare outlier (a preempted run) that inflates the coefficient of variation without moving the median

@@ -18,7 +18,7 @@ from roofline.devices import DeviceSpec
 from roofline.profilers.build import Drift, build_lut
 from roofline.profilers.calibrate import calibrate, predict_measured
 from roofline.profilers.kernels import kernels_of
-from roofline.profilers.runners.onnxruntime import OrtRunner
+from roofline.profilers.runners.base import Runner, get_runner
 
 __all__ = ["validate", "summarize_errors", "static_batch", "PREDICTORS"]
 
@@ -26,7 +26,7 @@ __all__ = ["validate", "summarize_errors", "static_batch", "PREDICTORS"]
 PREDICTORS = ("roofline", "calibrated", "lut")
 
 
-def validate(models: dict, lut_path, host: DeviceSpec, runner: OrtRunner | None = None, progress: bool = True,
+def validate(models: dict, lut_path, host: DeviceSpec, runner: Runner | None = None, progress: bool = True,
              kernel_options: dict | None = None, measure_options: dict | None = None,
              on_unknown: str = "raise") -> pd.DataFrame:  # fmt: skip
     """Predict and measure each model of ``{name: model}``; one row per model.
@@ -37,7 +37,7 @@ def validate(models: dict, lut_path, host: DeviceSpec, runner: OrtRunner | None 
     host spec (``profile_host``) that the raw roofline uses. ``attrs["drift"]`` holds the probe
     kernel's timings through the kernels and the networks (see ``roofline.profilers.build.Drift``).
     """
-    runner = runner or OrtRunner(threads=1)
+    runner = runner or get_runner("onnxruntime", threads=1)
     kernel_options = kernel_options or {"runs": 30, "warmup": 10}
     models = {name: static_batch(model) for name, model in models.items()}
     for model in models.values():  # before anything is measured: an op without a rule stops here unless reported

@@ -25,10 +25,9 @@ from pathlib import Path
 
 from roofline.errors import InvalidParameterError, check_choice, check_threads
 from roofline.files import atomic_write
-from roofline.profilers import register_runner
 from roofline.profilers.adb import Device, DeviceError, DeviceGoneError, fingerprint, printable, private_dir
 from roofline.profilers.benchmark_output import parse_op_profile, parse_summary
-from roofline.profilers.runners.onnxruntime import Measurement
+from roofline.profilers.runners.base import Measurement, register_runner
 from roofline.profilers.stats import NOISY_SPREAD, Stats
 
 __all__ = ["AdbRunner", "DELEGATES", "remembered_binary"]
@@ -94,6 +93,8 @@ class AdbRunner:
         threads: ``--num_threads``. affinity: a ``taskset`` CPU mask such as "f0" (big cores).
         delegate: one of ``DELEGATES``. workdir: where files go on the device.
     """
+
+    model_format, target = "tflite", "device"
 
     def __init__(self, address: str | None = None, serial: str | None = None, benchmark_model=None,
                  threads: int = 1, affinity: str | None = None, delegate: str = "xnnpack", key=None,

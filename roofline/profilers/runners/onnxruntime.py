@@ -6,16 +6,15 @@ import json
 import os
 import platform
 import tempfile
-from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
 
 from roofline.errors import require
-from roofline.profilers import register_runner
-from roofline.profilers.stats import Stats, measure
+from roofline.profilers.runners.base import Measurement, register_runner
+from roofline.profilers.stats import measure
 
-__all__ = ["OrtRunner", "Measurement", "OPT_LEVELS"]
+__all__ = ["OrtRunner", "Measurement", "OPT_LEVELS"]  # Measurement: re-exported from runners.base
 
 OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
               "all": "ORT_ENABLE_ALL"}  # fmt: skip
@@ -32,14 +31,6 @@ def _after_warmup(events: list[dict], warmup: int) -> list[dict]:
     return [e for e in events if e.get("ts", 0) >= cut]
 
 
-@dataclass(frozen=True)
-class Measurement:
-    """A timing and the conditions it was taken under."""
-
-    stats: Stats
-    conditions: dict = field(default_factory=dict)
-
-
 @register_runner("onnxruntime")
 class OrtRunner:
     """Runs ONNX models with onnxruntime on the host CPU.
@@ -49,6 +40,8 @@ class OrtRunner:
         optimization: graph optimisation level, one of ``OPT_LEVELS`` ("all" fuses and re-lays out).
         execution_mode: "sequential" or "parallel".
     """
+
+    model_format, target = "onnx", "host"
 
     def __init__(self, threads: int = 1, optimization: str = "all", execution_mode: str = "sequential"):
         from roofline.errors import check_choice, check_threads
@@ -125,6 +118,9 @@ class OrtRunner:
             with open(traced.end_profiling(), encoding="utf-8") as f:
                 events = json.load(f)
         return np.array(times[warmup:]), _after_warmup(events, warmup)
+
+    def close(self) -> None:
+        """Nothing to release (sessions live inside each call)."""
 
     def trace(self, model, runs: int = 20, warmup: int = 5, flush_bytes: int = 0) -> list[dict]:
         """onnxruntime's profiling trace (Chrome-trace events) of ``runs`` runs after ``warmup``.
