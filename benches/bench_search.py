@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from roofline.devices import list_devices, load_device
+from roofline.devices import PAPER_LOW_AND_HIGH_RIDGE_DEVICES, list_devices, load_device
 from roofline.devices.simulate import predict
 from roofline.search import search
 from roofline.search.fasteval import Evaluator
@@ -69,7 +69,7 @@ def rates(args, devices) -> float:
 
 
 def wall_times(args) -> None:
-    devices = ["pixel6_cpu", "pixel8_edgetpu"]
+    devices = list(PAPER_LOW_AND_HIGH_RIDGE_DEVICES)
     print(f"\nsearch wall time, budget {args.budget}, devices {' + '.join(devices)}, {args.repeats} seeds:")
     for strategy in ("random", "evolution", "nsga2", "nsga3", "autoslim", "tinynets"):
         space = UibSpace()

@@ -19,14 +19,49 @@ def test_required_devices_ship():
     assert set(MNV4_RIDGES) | set(DATASHEET) <= set(list_devices())
 
 
+# the ridge points (MACs/byte) of the datasheet specs as their notes work them out from the cited sources,
+# to the digits written there: a mistyped peak or bandwidth in a spec file moves its ridge point off these
+DATASHEET_RIDGES = {
+    "adreno_640": {"fp16": 26.3, "fp32": 13.2},  # 898.5e9 / 34.13e9; half the fp16 rate
+    "apple_a15_ane": {"fp16": 231},  # 7.9e12 / 34.13e9
+    "coral_edgetpu": {"int8": 4000},  # 2.0e12 / 0.5e9 (USB 3.0 payload)
+    "jetson_nano_gpu": {"fp16": 9.2, "fp32": 4.6},  # 236e9 / 25.6e9
+    "jetson_orin_nano": {"int8": 147, "fp16": 74, "fp32": 9.4},  # 10.0e12 / 68e9
+    "mali_g78_mp20": {"fp16": 21.2, "fp32": 10.6},  # 1085e9 / 51.2e9
+    "rpi4_cpu": {"fp32": 1.9},  # 24e9 / 12.8e9
+    "snapdragon855_hexagon": {"int8": 102.6},  # 3.5e12 / 34.13e9
+    "snapdragon865_hexagon": {"int8": 170},  # 7.5e12 / 44e9
+}
+
+
+def test_every_spec_file_is_a_built_in_device():
+    files = sorted(p.stem for p in spec_dir().iterdir() if p.suffix in (".yaml", ".yml"))
+    assert files == list_devices() and len(files) >= 20
+
+
 @pytest.mark.parametrize("name", list_devices())
 def test_builtin_spec(name):
     d = load_device(name)
-    assert d.name == name and d.sources and d.default_precision in d.precisions
+    raw = yaml.safe_load((spec_dir() / f"{name}.yaml").read_text(encoding="utf-8"))
+    assert d.name == raw["name"] == name and d.default_precision in d.precisions
+    assert d.sources and all(len(s.split()) >= 3 for s in d.sources)  # a citation, not a placeholder
+    assert d.path.endswith(f"{name}.yaml")
     for p in d.precisions:
         assert d.ridge(p) > 0
-        if not d.is_relative(p):
-            assert d.ridge(p) == pytest.approx(d.peak(p) / d.bandwidth_bytes_per_s, rel=0.01)
+
+
+@pytest.mark.parametrize("name,ridges", DATASHEET_RIDGES.items())
+def test_datasheet_ridge_points_are_what_their_sources_give(name, ridges):
+    d = load_device(name)
+    assert d.precisions == sorted(ridges)
+    for p, ridge in ridges.items():
+        assert d.ridge(p) == pytest.approx(ridge, rel=0.015), p
+
+
+def test_every_absolute_datasheet_spec_has_its_ridge_points_checked():
+    # a new spec with a peak and a bandwidth (not a *_fitted sibling) adds its ridge points above
+    absolute = {n for n in list_devices() if not n.endswith("_fitted") and not load_device(n).is_relative()}
+    assert absolute == set(DATASHEET_RIDGES)
 
 
 @pytest.mark.parametrize("name,ridge", MNV4_RIDGES.items())
@@ -131,6 +166,46 @@ def test_bad_spec_names_file_and_field(tmp_path, change, message):
     path.write_text(yaml.safe_dump({**GOOD, **change}))
     with pytest.raises(SpecError, match=r"^mydev.yaml: " + message):
         load_device(path)
+
+
+def _spec_file(folder, stem, **fields):
+    path = folder / stem
+    path.write_text(yaml.safe_dump({**GOOD, **fields}))
+    return path
+
+
+def test_two_spec_files_for_one_device_are_refused(tmp_path, monkeypatch):
+    import roofline.devices.registry as registry
+
+    monkeypatch.setattr(registry, "spec_dir", lambda: tmp_path)
+    _spec_file(tmp_path, "mydev.yaml")
+    _spec_file(tmp_path, "other.yaml", name="other")
+    assert list_devices() == ["mydev", "other"]
+    # a second file declaring a built-in name: refused where it is loaded, one line naming the file
+    _spec_file(tmp_path, "mydev_v2.yaml")
+    with pytest.raises(SpecError, match=r"^mydev_v2.yaml: field 'name': must equal the file name 'mydev_v2', "
+                                        r"got 'mydev'$"):  # fmt: skip
+        load_device("mydev_v2")
+    # two files for one name (by suffix or by case): refused where the built-in specs are listed
+    for duplicate in ("mydev.yml", "MyDev.yaml"):
+        path = _spec_file(tmp_path, duplicate, name=duplicate.split(".")[0])
+        with pytest.raises(SpecError, match=r"both declare device .*one device, one spec file$") as exc:
+            list_devices()
+        assert "\n" not in str(exc.value)
+        with pytest.raises(SpecError, match="both declare device"):
+            load_device("other")
+        path.unlink()
+
+
+def test_a_user_spec_may_not_reuse_a_built_in_name_in_one_prediction(tmp_path):
+    path = tmp_path / "pixel6_cpu.yaml"
+    path.write_text((spec_dir() / "pixel6_cpu.yaml").read_text(encoding="utf-8").replace("31.2", "40.0"))
+    assert load_device(path).ridge() == 40.0  # alone it is fine
+    with pytest.raises(SpecError, match=r"pixel6_cpu.yaml both declare device 'pixel6_cpu': rename one") as exc:
+        roofline.predict("mobilenet_v2_050", ["pixel6_cpu", str(path)])
+    assert "\n" not in str(exc.value)
+    twice = roofline.predict("mobilenet_v2_050", [str(path), load_device(path)]).totals  # one file twice: fine
+    assert twice["latency_mac_equiv"].nunique() == 1
 
 
 def test_good_user_spec_and_not_yaml(tmp_path):

@@ -11,18 +11,14 @@ import pandas as pd
 import pytest
 
 import roofline
-from roofline.public import (
-    LUT_DIR,
+from roofline.errors import ShapeError
+from roofline.public import LUT_DIR, list_public, load_layers, load_public, public_meta, write_public
+from roofline.public.importers import (
     import_coral_benchmarks,
     import_help_nasbench201,
     import_hw_nas_bench,
     import_mnv4_table6,
     import_qai_hub,
-    list_public,
-    load_layers,
-    load_public,
-    public_meta,
-    write_public,
 )
 from roofline.public.nasbench201 import DATASETS, arch_costs, build_nasbench201, parse_arch
 from roofline.zoo import list_models
@@ -43,6 +39,8 @@ def test_reference_networks_have_torchvision_s_macs():
 
     assert roofline.totals(roofline.count(resnet50(224)))["macs"] == pytest.approx(4.09e9, rel=0.005)
     assert roofline.totals(roofline.count(vgg16(224)))["macs"] == pytest.approx(15.47e9, rel=0.005)
+    with pytest.raises(ShapeError, match="512x7x7"):  # its classifier is fixed to 224x224 inputs
+        vgg16(160)
 
 
 def test_list_public():

@@ -196,7 +196,9 @@ def _check_plot(args) -> int:
     if args.figure == "roofline" and args.device and len(args.device) > 1:
         raise InvalidParameterError("plot roofline shows one --device")
     if args.figure == "roofline" and not args.device:
-        args.device = ["pixel8_edgetpu"]
+        from roofline.devices import PAPER_HIGH_RIDGE_DEVICE
+
+        args.device = [PAPER_HIGH_RIDGE_DEVICE]
     return cmd_plot(args)
 
 

@@ -38,12 +38,13 @@ import pandas as pd
 
 from roofline.counting.fuse import FUSE_MODES
 from roofline.counting.table import count
-from roofline.devices import DeviceSpec, load_device, validate_spec
-from roofline.devices.latency import LatencyModel
+from roofline.devices.latency import LatencyModel, roofline_seconds
+from roofline.devices.registry import load_device
 from roofline.devices.simulate import fusion_policy, predict
+from roofline.devices.spec import DeviceSpec, validate_spec
 from roofline.dtypes import PRECISION_BYTES
 from roofline.errors import RooflineError, check_choice
-from roofline.ir.onnx import load_graph
+from roofline.ir.load import load_graph
 from roofline.ops import KINDS
 
 __all__ = ["fit", "FitResult", "FitError", "read_measurements", "GROUPINGS"]
@@ -277,7 +278,9 @@ def _fit_groups(tables, seconds: np.ndarray, groups: Mapping) -> dict:
 
     def predicted(x):
         peak, bw, ov, net = unpack(x)
-        return np.array([net + np.sum(ov[g] + np.fmax(m / peak[g], b / bw[g])) for g, m, b in zip(gs, macs, bytes_)])
+        return np.array(
+            [net + np.sum(roofline_seconds(m, b, peak[g], bw[g], ov[g])[0]) for g, m, b in zip(gs, macs, bytes_)]
+        )
 
     def residuals(x):
         return np.log(np.maximum(predicted(x), 1e-12)) - np.log(seconds)
@@ -370,7 +373,9 @@ def _efficiency_fit(base: DeviceSpec, items, seconds: np.ndarray, precision: str
 
     def predicted(x):
         ec, em, net = 10.0 ** x[0], 10.0 ** x[1], x[2]
-        return np.array([net + np.sum(np.fmax(m / (peak * ec), b / (bandwidth * em))) for m, b in zip(macs, bytes_)])
+        return np.array(
+            [net + np.sum(roofline_seconds(m, b, peak * ec, bandwidth * em)[0]) for m, b in zip(macs, bytes_)]
+        )
 
     def residuals(x):
         return np.log(predicted(x)) - np.log(seconds)

@@ -27,13 +27,31 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from roofline.devices import DeviceSpec
+from roofline.devices.spec import DeviceSpec
 from roofline.errors import SpecError
 
-__all__ = ["KindFit", "LatencyModel", "SPECIAL_KINDS"]
+__all__ = ["KindFit", "LatencyModel", "SPECIAL_KINDS", "roofline_seconds"]
 
 #: calibration entries that are not layer kinds: cold weights, layout conversions, the per-network constant
 SPECIAL_KINDS = ("weights", "layout", "network")
+
+
+def roofline_seconds(macs, bytes_, peak, bandwidth=None, overhead=0.0, *, ridge=None):
+    """The roofline: ``overhead + max(macs / peak, bytes / bandwidth)``, and its compute and memory terms.
+
+    The one place the formula is written: the simulator, the latency model and the fits (``roofline.fit``,
+    the kernel calibration's grid search) all call it. numpy broadcasting throughout (layers x devices,
+    or a grid of overheads x peaks x bandwidths x kernels); NaN MACs (layers without a counting rule)
+    count as memory only. A device known by its ridge point RP = peak / bandwidth gives ``ridge``
+    instead of ``bandwidth``: the memory term is then ``bytes * RP / peak`` (as the paper writes it,
+    and what a relative device with peak 1 needs). Returns (time, compute, memory).
+    """
+    compute = np.divide(macs, peak)
+    memory = np.divide(bytes_, bandwidth) if ridge is None else bytes_ * np.divide(ridge, peak)
+    time = np.fmax(compute, memory)
+    if not (np.isscalar(overhead) and overhead == 0):
+        time = overhead + time
+    return time, compute, memory
 
 
 @dataclass(frozen=True)
@@ -145,13 +163,14 @@ class LatencyModel:
                 return np.zeros(len(w))
         return w / self.weights_bandwidth_bytes_per_s
 
-    def layer_times(self, kinds, macs, bytes_, weight_bytes=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(compute, memory, overhead) seconds (MAC-equivalents when relative) per layer of one network.
+    def layer_times(self, kinds, macs, bytes_, weight_bytes=None) -> tuple[np.ndarray, ...]:
+        """(time, compute, memory, overhead) seconds (MAC-equivalents when relative) per layer of one network.
 
-        A layer's time is ``overhead + max(compute, memory)``; NaN MACs (unknown ops) count as memory only.
-        ``overhead`` holds the fixed per-layer cost and, on a spec fitted with cold weights, the time to
-        stream the layer's weights (measured to add to, not overlap with, the layer's own time; see
-        :meth:`cold_seconds`, which needs the whole network's layers when the spec has a cache size).
+        A layer's time is ``overhead + max(compute, memory)`` (:func:`roofline_seconds`); NaN MACs
+        (unknown ops) count as memory only. ``overhead`` holds the fixed per-layer cost and, on a spec
+        fitted with cold weights, the time to stream the layer's weights (measured to add to, not overlap
+        with, the layer's own time; see :meth:`cold_seconds`, which needs the whole network's layers when
+        the spec has a cache size).
         """
         kinds = np.asarray(kinds, dtype=object)
         macs = np.asarray(macs, float)
@@ -160,11 +179,10 @@ class LatencyModel:
         peak = np.array([f.peak_macs_per_s for f in fits], float)
         bandwidth = np.array([f.bandwidth_bytes_per_s for f in fits], float)
         overhead = np.array([f.overhead_s for f in fits], float)
-        compute = macs / peak
-        memory = bytes_ / bandwidth
         if weight_bytes is not None:
             overhead = overhead + self.cold_seconds(weight_bytes, bytes_)
-        return compute, memory, overhead
+        time, compute, memory = roofline_seconds(macs, bytes_, peak, bandwidth, overhead)
+        return time, compute, memory, overhead
 
     def conversion_seconds(self, conversion_bytes) -> float:
         """Seconds of the layout conversions (each reads and writes its tensor: ``bytes`` given whole)."""

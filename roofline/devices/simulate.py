@@ -19,17 +19,19 @@ import pandas as pd
 
 from roofline.counting.fuse import FUSE_MODES
 from roofline.counting.table import Layers, price
-from roofline.devices import DeviceSpec, load_devices
-from roofline.devices.latency import LatencyModel
+from roofline.devices.latency import LatencyModel, roofline_seconds
+from roofline.devices.registry import load_devices
+from roofline.devices.spec import DeviceSpec
 from roofline.errors import InvalidParameterError, check_choice
 from roofline.ir import Graph, ModelLike
-from roofline.ir.onnx import load_graph
+from roofline.ir.load import load_graph
 
 __all__ = ["Prediction", "predict", "roofline_time"]
 
 
 def roofline_time(macs: np.ndarray, bytes_: np.ndarray, peak: np.ndarray, ridge: np.ndarray):
-    """Per-layer roofline times, broadcast over a trailing device axis.
+    """Per-layer roofline times (:func:`roofline.devices.latency.roofline_seconds`), broadcast over a
+    trailing device axis, each device given by its peak and ridge point.
 
     Args:
         macs: MACs per layer, shape (L,) (NaN for layers without a counting rule: they count as memory only).
@@ -45,12 +47,11 @@ def roofline_time(macs: np.ndarray, bytes_: np.ndarray, peak: np.ndarray, ridge:
     bytes_ = np.asarray(bytes_, dtype=float)
     if bytes_.ndim == 1:
         bytes_ = bytes_[:, None]
+    shape = (macs.shape[0], np.size(peak))
     if np.all(peak == peak.flat[0]):  # e.g. a ridge-point sweep: one compute column serves every device
-        compute = np.broadcast_to(macs / peak.flat[0], (macs.shape[0], np.size(peak)))
-    else:
-        compute = macs / peak
-    memory = bytes_ * (ridge / peak)
-    return np.fmax(compute, memory), compute, memory
+        peak = peak.flat[0]
+    time, compute, memory = roofline_seconds(macs, bytes_, peak, ridge=np.asarray(ridge, dtype=float))
+    return time, np.broadcast_to(compute, shape), memory
 
 
 @dataclass
@@ -253,9 +254,8 @@ def predict(
             if m.keeps:  # only what crosses the bus costs bandwidth
                 external = _external_bytes(graph, first, m.precision, specs[j])
                 bytes_[:, j] = m.traffic(w, bytes_[:, j] - w, external)
-            c, mem, o = m.layer_times(first["kind"], macs, bytes_[:, j], w)
-            compute[:, j], memory[:, j], overhead[:, j] = c, mem, o
-            time[:, j] = o + np.fmax(c, mem)
+            t, c, mem, o = m.layer_times(first["kind"], macs, bytes_[:, j], w)
+            time[:, j], compute[:, j], memory[:, j], overhead[:, j] = t, c, mem, o
             network[j] = m.network_s + m.conversion_seconds(_conversion_bytes(graph, first, m, specs[j]))
     return Prediction(first, info, bytes_, compute, memory, time, peak, overhead, network)
 

@@ -26,16 +26,15 @@ conventions, except that it does not count the classifier's bias adds (``classes
 
 from __future__ import annotations
 
-import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+
+from roofline.zoo.builder import GraphBuilder
 
 __all__ = ["OPS", "DATASETS", "parse_arch", "build_nasbench201", "arch_costs"]
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # dataset -> (input resolution, classes)
 DATASETS = {"cifar10": (32, 10), "cifar100": (32, 100), "ImageNet16-120": (16, 120)}
-OPSET = 17
 C_STEM, N_CELLS = 16, 5
 
 
@@ -62,95 +61,51 @@ def parse_arch(arch: str) -> list[list[tuple[str, int]]]:
     return cell
 
 
-class _Graph:
-    def __init__(self, resolution: int):
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
-        self.n = 0
-        self.input = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, resolution, resolution])
-
-    def name(self, prefix: str) -> str:
-        self.n += 1
-        return f"{prefix}_{self.n}"
-
-    def const(self, name: str, shape: tuple[int, ...], fill: float = 0.0) -> str:
-        self.inits.append(numpy_helper.from_array(np.full(shape, fill, np.float32), name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], prefix: str | None = None, **attrs) -> str:
-        name = self.name(prefix or op_type.lower())
-        self.nodes.append(helper.make_node(op_type, inputs, [name], name=name, **attrs))
-        return name
-
-    def conv(self, x: str, cin: int, cout: int, k: int, stride: int = 1, bias: bool = False) -> str:
-        w = self.const(self.name("w"), (cout, cin, k, k))
-        ins = [x, w] + ([self.const(self.name("b"), (cout,))] if bias else [])
-        pad = k // 2
-        return self.op("Conv", ins, kernel_shape=[k, k], strides=[stride, stride], pads=[pad] * 4)
-
-    def bn(self, x: str, c: int) -> str:
-        scale, shift = self.const(self.name("gamma"), (c,), 1.0), self.const(self.name("beta"), (c,))
-        mean, var = self.const(self.name("mean"), (c,)), self.const(self.name("var"), (c,), 1.0)
-        return self.op("BatchNormalization", [x, scale, shift, mean, var], epsilon=1e-5)
-
-    def relu_conv_bn(self, x: str, cin: int, cout: int, k: int, stride: int = 1) -> str:
-        return self.bn(self.conv(self.op("Relu", [x]), cin, cout, k, stride), cout)
-
-    def add(self, terms: list[str]) -> str:
-        out = terms[0]
-        for t in terms[1:]:
-            out = self.op("Add", [out, t])
-        return out
+def _relu_conv_bn(g: GraphBuilder, x: str, cout: int, k: int, stride: int = 1) -> str:
+    return g.conv(g.act(x, "relu"), cout, k, stride, act=None)
 
 
-def _edge(g: _Graph, op: str, x: str, c: int) -> str:
+def _edge(g: GraphBuilder, op: str, x: str) -> str:
     if op == "skip_connect":
         return x
     if op == "none":
-        return g.op("Mul", [x, g.const(g.name("zero"), (), 0.0)])
+        return g.mul(x, g.scalar(0.0))
     if op == "avg_pool_3x3":
-        return g.op("AveragePool", [x], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1], count_include_pad=0)
-    k = 3 if op == "nor_conv_3x3" else 1
-    return g.relu_conv_bn(x, c, c, k)
+        return g.pool(x, "AveragePool", 3, pad=1, count_include_pad=0)
+    return _relu_conv_bn(g, x, g.shapes[x][1], 3 if op == "nor_conv_3x3" else 1)
 
 
-def _cell(g: _Graph, cell: list[list[tuple[str, int]]], x: str, c: int) -> str:
+def _cell(g: GraphBuilder, cell: list[list[tuple[str, int]]], x: str) -> str:
     nodes = [x]
     for edges in cell:
-        nodes.append(g.add([_edge(g, op, nodes[src], c) for op, src in edges]))
+        out, *rest = [_edge(g, op, nodes[src]) for op, src in edges]
+        for t in rest:
+            out = g.add(out, t)
+        nodes.append(out)
     return nodes[-1]
 
 
-def _reduction(g: _Graph, x: str, cin: int, cout: int) -> str:
-    a = g.relu_conv_bn(x, cin, cout, 3, stride=2)
-    b = g.relu_conv_bn(a, cout, cout, 3)
-    short = g.op("AveragePool", [x], kernel_shape=[2, 2], strides=[2, 2])
-    short = g.conv(short, cin, cout, 1)
-    return g.op("Add", [short, b])
+def _reduction(g: GraphBuilder, x: str, cout: int) -> str:
+    b = _relu_conv_bn(g, _relu_conv_bn(g, x, cout, 3, stride=2), cout, 3)
+    short = g.conv(g.pool(x, "AveragePool", 2, stride=2), cout, bn=False, act=None)
+    return g.add(short, b)
 
 
 def build_nasbench201(arch: str, dataset: str = "cifar10") -> onnx.ModelProto:
-    """The NAS-Bench-201 network of ``arch`` for ``dataset`` as an ONNX model (weights are constant fills)."""
+    """The NAS-Bench-201 network of ``arch`` for ``dataset`` as an ONNX model (weights: ConstantOfShape fills)."""
     if dataset not in DATASETS:
         raise ValueError(f"the 'dataset' parameter must be one of {list(DATASETS)}, got {dataset!r}")
     cell = parse_arch(arch)
     resolution, classes = DATASETS[dataset]
-    g = _Graph(resolution)
-    x = g.bn(g.conv("input", 3, C_STEM, 3), C_STEM)
-    c = C_STEM
+    g = GraphBuilder(f"nasbench201_{dataset}", (1, 3, resolution, resolution))
+    x = g.conv(g.input, C_STEM, 3, act=None)
     for stage in range(3):
         if stage:
-            x = _reduction(g, x, c, 2 * c)
-            c *= 2
+            x = _reduction(g, x, 2 * g.shapes[x][1])
         for _ in range(N_CELLS):
-            x = _cell(g, cell, x, c)
-    x = g.op("Relu", [g.bn(x, c)])
-    x = g.op("Flatten", [g.op("GlobalAveragePool", [x])])
-    w, b = g.const("fc_w", (classes, c)), g.const("fc_b", (classes,))
-    g.nodes.append(helper.make_node("Gemm", [x, w, b], ["logits"], name="classifier", transB=1))
-    out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, classes])
-    graph = helper.make_graph(g.nodes, f"nasbench201_{dataset}", [g.input], [out], initializer=g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="roofline")
+            x = _cell(g, cell, x)
+    x = g.flatten(g.global_pool(g.act(g.batch_norm(x), "relu")))
+    model = g.model(g.gemm(x, classes, name="classifier"))
     model.doc_string = f"NAS-Bench-201 {dataset}: {arch}"
     return model
 
