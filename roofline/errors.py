@@ -17,6 +17,7 @@ __all__ = [
     "UnsupportedOpError",
     "UnknownDeviceError",
     "SpecError",
+    "BlockSpecError",
     "InvalidParameterError",
     "CommandLineError",
     "did_you_mean",
@@ -68,11 +69,15 @@ class UnknownDeviceError(KeyError, RooflineError):
 
 
 class SpecError(ValueError, RooflineError):
-    """A device spec file has a bad or missing field."""
+    """A device spec (YAML file) has a bad or missing field; block specs raise ``BlockSpecError``."""
 
 
 class InvalidParameterError(ValueError, RooflineError):
     """A function argument has a value outside what it accepts."""
+
+
+class BlockSpecError(InvalidParameterError):
+    """A network's block spec (``roofline.zoo.blocks``: ``conv_k3_s2_c32 ...``) has an unknown or malformed token."""
 
 
 class CommandLineError(InvalidParameterError):

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 import roofline
 from roofline.dtypes import PRECISION_BYTES
-from roofline.zoo.blocks import ACTS, Block, SpecError, block_layers, decode, encode, network_cost
+from roofline.ops.conv import same_output_size, same_padding
+from roofline.zoo.blocks import ACTS, Block, BlockSpecError, block_layers, decode, encode, network_cost
 from roofline.zoo.builder import NetworkBuilder, build_network
 
 # one network per block type and variant: a stem, the block under test, a head
@@ -99,8 +100,23 @@ def test_hand_computed_mqa():
     ],
 )
 def test_malformed_specs_name_the_bad_token(spec, message):
-    with pytest.raises(SpecError, match=message):
+    with pytest.raises(BlockSpecError, match=message):
         decode(spec)
+
+
+def test_block_spec_errors_are_parameter_errors_not_device_spec_errors():
+    from roofline.errors import InvalidParameterError, SpecError
+
+    with pytest.raises(BlockSpecError) as info:
+        decode("conv_k2_c32")
+    assert isinstance(info.value, InvalidParameterError) and not isinstance(info.value, SpecError)
+
+
+def test_same_padding_keeps_ceil_size_over_stride_for_odd_kernels():
+    # the one rule the analytical costs, the builder and the kernel models share: pads k // 2 each side
+    sizes = [(n, k, s) for n in range(1, 20) for k in (1, 3, 5, 7) for s in (1, 2, 3)]
+    assert [same_output_size(n, k, s) for n, k, s in sizes] == [-(-n // s) for n, _, s in sizes]
+    assert [same_padding(k) for k in (1, 3, 5, 7)] == [0, 1, 2, 3]
 
 
 def test_cli_reports_a_bad_spec_in_one_line(capsys):

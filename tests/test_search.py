@@ -6,7 +6,8 @@ and top 3, NSGA-II 0.5% and top 200, NSGA-III 0.5% and top 100 (the proxy is smo
 top few hundred candidates differ by under 0.5%, so the rank is the sharper test);
 TinyNets scaling 0.5% (48 of 384 scalings, soft constraint); AutoSlim 0.2 points of accuracy below
 the most accurate of the 729 channel configurations under the latency target (the paper's pure
-least-accuracy-drop rule misses by up to 1.1 points on these cases; see docs/search.md).
+least-accuracy-drop rule misses by up to 1.1 points on these cases; see docs/search.md). Every
+registered strategy also runs on a 12-candidate space (``STRATEGY_CASES``: a strategy without a case fails).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pandas as pd
 import pytest
 
 from roofline.errors import InvalidParameterError
-from roofline.search import pareto_front, search
+from roofline.search import STRATEGIES, pareto_front, register_strategy, search
 from roofline.search.fasteval import Evaluator
 from roofline.search.objectives import Reward
 from roofline.search.space import ScalingSpace, Stage, UibSpace
@@ -150,6 +151,62 @@ def test_pareto_front_is_the_non_dominated_set():
     dominated = [bool(np.any((a >= a[i]) & (t <= t[i]) & ((a > a[i]) | (t < t[i])))) for i in range(len(df))]
     assert set(front.index) == {i for i, d in enumerate(dominated) if not d}
     assert front["latency_ms:x"].is_monotonic_increasing and front.accuracy.is_monotonic_increasing
+
+
+def tiny_problem():
+    """12 scalings of MobileNetV2 (3 widths, 2 depths, 2 resolutions), targets at the median latency."""
+    space = ScalingSpace("mobilenet_v2", widths=(0.5, 0.75, 1.0), depths=(0.5, 1.0), resolutions=(96, 128))
+    ev = Evaluator([LOW, HIGH], precision="int8")
+    return space, Reward(ev, np.quantile(ev.latency(space.enumerate()), 0.5, axis=0))
+
+
+def _spends_the_budget(df, reward):
+    assert len(df) == 6
+
+
+def _slims_to_the_target(df, reward):
+    best = df.attrs["best"]
+    assert best[reward.latency_columns[1]] <= reward.targets[1]  # the first network under the HIGH target
+    assert best["genes"][0] < df.genes.iloc[0][0] == 2  # from the widest, slimmed
+
+
+# every registered strategy needs a case: (options for a 6-candidate budget, a check of its own behaviour)
+STRATEGY_CASES = {
+    "random": ({}, _spends_the_budget),
+    "evolution": ({"population": 4, "sample": 2}, _spends_the_budget),
+    "nsga2": ({"population": 4}, _spends_the_budget),
+    "nsga3": ({"population": 4}, _spends_the_budget),
+    "tinynets": ({"ratios": 3}, _spends_the_budget),
+    "autoslim": ({"device": HIGH}, _slims_to_the_target),
+}
+
+
+@pytest.mark.parametrize("strategy", sorted(set(STRATEGIES) | set(STRATEGY_CASES)))
+def test_every_registered_strategy_runs_on_a_tiny_space(strategy):
+    assert strategy in STRATEGY_CASES, f"strategy {strategy!r} is registered but has no case in STRATEGY_CASES"
+    assert strategy in STRATEGIES, f"STRATEGY_CASES has {strategy!r}, which is not registered"
+    options, check = STRATEGY_CASES[strategy]
+    space, reward = tiny_problem()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NSGA-III is marked experimental by Optuna
+        df = search(space, reward, strategy=strategy, budget=6, seed=0, **options)
+        again = search(space, reward, strategy=strategy, budget=6, seed=0, **options)
+    assert 0 < len(df) <= 6 and df.genes.is_unique and list(df.step) == list(range(len(df)))
+    cands = [space.candidate(g) for g in df.genes]
+    assert list(df.spec) == [c.spec for c in cands] and list(df.resolution) == [c.resolution for c in cands]
+    np.testing.assert_allclose(df.score, reward(cands).score)  # each row holds its own candidate's score
+    assert tuple(df.attrs["best"]["genes"]) in set(df.genes)
+    assert list(again.genes) == list(df.genes)  # repeatable with the seed
+    check(df, reward)
+
+
+def test_a_strategy_name_is_registered_once():
+    original = STRATEGIES["random"]
+    with pytest.raises(
+        InvalidParameterError, match=r"strategy 'random' is taken \(by roofline.search.strategies._random\)"
+    ):
+        register_strategy("random")(lambda space, evaluate, rng: None)
+    assert STRATEGIES["random"] is original
 
 
 def test_unknown_strategy_and_bad_targets_are_named():

@@ -117,7 +117,8 @@ def test_plot_sweep_draws_one_line_per_model_and_marks_devices(zoo_sweep):
     np.testing.assert_allclose(lines["mnv4_conv_s"].get_ydata(), g.relative_latency)
     marked = {round(ln.get_xdata()[0], 3) for ln in ax.get_lines() if ln.get_label().startswith("_")}
     assert {round(v, 3) for v in DEVICE_RPS.values()} <= marked
-    assert "ridge point" in ax.get_xlabel() and "relative" in ax.get_ylabel() and ax.get_legend() is not None
+    assert "ridge point" in ax.get_xlabel() and "relative" in ax.get_ylabel()
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == set(zoo_sweep.model)
     plt.close(ax.figure)
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from roofline import zoo
 from roofline.cli.common import _console, positive_float, positive_int
+from roofline.devices import PAPER_LOW_AND_HIGH_RIDGE_DEVICES
 from roofline.errors import InvalidParameterError
 from roofline.files import atomic_write, read_json
 from roofline.search import STRATEGIES, ResultsError, append_results, pareto_front, parse_genes, read_results, search
@@ -19,7 +20,6 @@ from roofline.search.fasteval import Evaluator
 from roofline.search.objectives import Reward
 from roofline.search.space import ScalingSpace, UibSpace
 
-DEFAULT_DEVICES = ["pixel6_cpu", "pixel8_edgetpu"]  # the MobileNetV4 paper's low and high ridge points
 DEFAULT_TARGET_MODEL = "mnv4_conv_s"
 
 
@@ -89,7 +89,7 @@ def cmd_search(args) -> int:
 
     console = _console()
     space = parse_space(args.space)
-    ev = Evaluator(args.device or DEFAULT_DEVICES, precision=args.precision)
+    ev = Evaluator(args.device or list(PAPER_LOW_AND_HIGH_RIDGE_DEVICES), precision=args.precision)
     reward = Reward(ev, resolve_targets(ev, args.target_ms, args.target_like), combine=args.combine,
                     constraint=args.constraint)  # fmt: skip
     out = Path(args.out_dir)
@@ -174,7 +174,8 @@ def add_commands(sub) -> None:
     s = sub.add_parser("search", help="latency-aware search (MnasNet reward) over a UIB or scaling space")
     s.add_argument("--space", default="uib", help="uib (default) or scaling:<zoo network>, e.g. scaling:mobilenet_v2")
     s.add_argument("--device", action="append", metavar="NAME",
-                   help=f"device name or spec .yaml; repeatable (default {' and '.join(DEFAULT_DEVICES)})")  # fmt: skip
+                   help="device name or spec .yaml; repeatable (default "
+                        f"{' and '.join(PAPER_LOW_AND_HIGH_RIDGE_DEVICES)})")  # fmt: skip
     s.add_argument("--target-ms", type=positive_float, nargs="+", metavar="MS",
                    help="latency target(s): one for all devices or one per device (absolute devices only)")  # fmt: skip
     s.add_argument("--target-like", metavar="MODEL",

@@ -76,8 +76,7 @@ class Evaluator:
             moved = (a[:, 2] + a[:, 3] + a[:, 4]) * self._bytes
             time = roofline_time(a[:, 0], moved, self._peak, self._ridge)[0].sum(axis=0) * self._scale
             for j, m in self._fitted.items():
-                c, mem, o = m.layer_times(kinds, a[:, 0], moved, a[:, 2] * self._bytes)
-                time[j] = float(np.sum(o + np.fmax(c, mem))) * self._scale[j]
+                time[j] = float(np.sum(m.layer_times(kinds, a[:, 0], moved, a[:, 2] * self._bytes)[0])) * self._scale[j]
             hit = self._cache[key] = (time, cout, out_hw)
         return hit
 
@@ -107,8 +106,7 @@ class Evaluator:
         external = np.zeros(len(a))
         external[0] += a[0, 3] * self._bytes
         external[-1] += a[-1, 4] * self._bytes
-        c, mem, o = m.layer_times(kinds, a[:, 0], m.traffic(weights, acts, external), weights)
-        return float(np.sum(o + np.fmax(c, mem)))
+        return float(np.sum(m.layer_times(kinds, a[:, 0], m.traffic(weights, acts, external), weights)[0]))
 
 
 def _probe():

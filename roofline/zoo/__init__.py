@@ -1,7 +1,10 @@
-"""Built-in networks, by name: block specs (``roofline.zoo.blocks``) with their reference counts.
+"""Built-in networks, by name: ``list_models``, ``get`` and ``build`` (an ``onnx.ModelProto``).
 
-The table lives in ``models.yaml`` beside this module: spec, native resolution, width, the
-published parameter and MAC counts the tests hold each build to, top-1 accuracy and sources.
+The package: ``models.yaml`` (each network's block spec, native resolution, width, the published
+parameter and MAC counts the tests hold each build to, top-1 accuracy and sources), ``blocks`` (the
+block-spec language, ``decode``/``encode``, strict with ``BlockSpecError``, and the analytical per-block
+MACs, parameters and bytes the search evaluates without building anything) and ``builder`` (the ONNX
+builder that turns a spec into a network whose counts equal those formulas).
 """
 
 from __future__ import annotations

@@ -39,14 +39,14 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import NamedTuple
 
-from roofline.errors import InvalidParameterError, did_you_mean
-from roofline.ops.conv import conv_kind
+from roofline.errors import BlockSpecError, did_you_mean
+from roofline.ops.conv import conv_kind, same_output_size
 
 __all__ = [
     "Block",
     "decode",
     "encode",
-    "SpecError",
+    "BlockSpecError",
     "make_divisible",
     "block_cost",
     "block_layers",
@@ -70,10 +70,6 @@ _OPTIONS = {
 _DEFAULTS = {"k": 3, "s": 1, "e": 1.0, "a": 0, "v": 1, "q": 1, "c": 0, "f": 0, "n": 1000, "x": 1}
 _ORDER = ("a", "k", "s", "e", "h", "d", "v", "q", "c", "f", "n", "se", "sei")
 _TOKEN = re.compile(r"^([a-z]+?)(\d+(?:\.\d+)?)$")
-
-
-class SpecError(InvalidParameterError):
-    """A block spec has an unknown or malformed token."""
 
 
 def make_divisible(v: float, divisor: int = 8) -> int:
@@ -111,8 +107,8 @@ class Block:
         return ACTS[self.act]
 
 
-def _fail(spec: str, index: int, block: str, token: str, why: str) -> SpecError:
-    return SpecError(f"block {index + 1} {block!r}: {why} (token {token!r} in spec {_excerpt(spec, block)})")
+def _fail(spec: str, index: int, block: str, token: str, why: str) -> BlockSpecError:
+    return BlockSpecError(f"block {index + 1} {block!r}: {why} (token {token!r} in spec {_excerpt(spec, block)})")
 
 
 def _excerpt(spec: str, block: str) -> str:
@@ -124,7 +120,7 @@ def _excerpt(spec: str, block: str) -> str:
 def decode(spec: str) -> list[Block]:
     """Parse a network spec into blocks; every malformed or unknown token is an error naming it."""
     if not isinstance(spec, str) or not spec.split():
-        raise SpecError(f"a network spec must be a non-empty string of blocks, got {spec!r}")
+        raise BlockSpecError(f"a network spec must be a non-empty string of blocks, got {spec!r}")
     blocks = []
     for index, text in enumerate(spec.split()):
         tokens = text.split("_")
@@ -256,11 +252,6 @@ def widen(blocks: list[Block], width: float) -> list[Block]:
 # ---- analytical costs: the formulas the built ONNX is checked against --------------------------
 
 
-def _down(hw: tuple[int, int], k: int, s: int) -> tuple[int, int]:
-    pad = k // 2
-    return tuple((x + 2 * pad - k) // s + 1 for x in hw)  # type: ignore[return-value]
-
-
 def mid_channels(b: Block, cin: int) -> int:
     """Expanded width of an ir/fused/uib block (an ir block with e1 has no expansion conv)."""
     return cin if b.type == "ir" and b.e == 1 else make_divisible(cin * b.e)
@@ -298,7 +289,7 @@ def _block_layers(b: Block, cin: int, hw: tuple[int, int]) -> tuple[list[LayerCo
     layers: list[LayerCost] = []
 
     def conv(ci, co, k, size, s=1, groups=1, bn=True, bias=False):
-        out = _down(size, k, s)
+        out = (same_output_size(size[0], k, s), same_output_size(size[1], k, s))
         w = co * (ci // groups) * k * k
         extra = co if (bn or bias) else 0  # a BN folds into one bias vector
         macs = co * out[0] * out[1] * (ci // groups) * k * k
@@ -385,7 +376,7 @@ def _block_layers(b: Block, cin: int, hw: tuple[int, int]) -> tuple[list[LayerCo
             c = b.f
         move(c, b.n, macs=c * b.n, params=c * b.n + b.n, weights=c * b.n + b.n, kind="gemm")  # classifier
         return layers, b.n, (1, 1)
-    raise SpecError(f"unknown block type {b.type!r}")
+    raise BlockSpecError(f"unknown block type {b.type!r}")
 
 
 def block_cost(b: Block, cin: int, hw: tuple[int, int]) -> tuple[int, int, int, tuple[int, int]]:

@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from roofline.errors import InvalidParameterError, ShapeError, check_choice, did_you_mean
 from roofline.ir.checks import MAX_TENSOR_ELEMS
+from roofline.ops.conv import same_output_size, same_padding
 from roofline.zoo.blocks import decode, expand, mid_channels, se_channels, widen
 
 __all__ = ["GraphBuilder", "NetworkBuilder", "build_network", "OPSET"]
@@ -81,8 +82,8 @@ class GraphBuilder:
              bn: bool = True, act: str | None = "relu", name: str | None = None) -> str:  # fmt: skip
         n, cin, h, w = self.shapes[x]
         name = name or self._name("conv")
-        pad = k // 2
-        ho, wo = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+        pad = same_padding(k)
+        ho, wo = same_output_size(h, k, stride), same_output_size(w, k, stride)
         inputs = [x, self.const(f"{name}.weight", (cout, cin // groups, k, k))]
         if bias:
             inputs.append(self.const(f"{name}.bias", (cout,)))
@@ -142,6 +143,13 @@ class GraphBuilder:
     def mul(self, a: str, b: str) -> str:
         return self.node("Mul", [a, b], self.shapes[a])
 
+    def pool(self, x: str, op: str, k: int, stride: int = 1, pad: int = 0, **attrs) -> str:
+        """A ``MaxPool`` / ``AveragePool`` layer: a k x k window, ``pad`` on each side."""
+        n, c, h, w = self.shapes[x]
+        ho, wo = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+        pads = {"pads": [pad] * 4} if pad else {}
+        return self.node(op, [x], (n, c, ho, wo), kernel_shape=[k, k], strides=[stride, stride], **pads, **attrs)
+
     def global_pool(self, x: str) -> str:
         n, c = self.shapes[x][:2]
         return self.node("GlobalAveragePool", [x], (n, c, 1, 1))
@@ -150,11 +158,13 @@ class GraphBuilder:
         shape = self.shapes[x]
         return self.node("Flatten", [x], (shape[0], int(np.prod(shape[1:]))), axis=1)
 
-    def gemm(self, x: str, cout: int, name: str | None = None) -> str:
+    def gemm(self, x: str, cout: int, name: str | None = None, bias: bool = True) -> str:
         n, cin = self.shapes[x]
         name = name or self._name("fc")
-        w, b = self.const(f"{name}.weight", (cout, cin)), self.const(f"{name}.bias", (cout,))
-        return self.node("Gemm", [x, w, b], (n, cout), name=name, transB=1)
+        inputs = [x, self.const(f"{name}.weight", (cout, cin))]
+        if bias:
+            inputs.append(self.const(f"{name}.bias", (cout,)))
+        return self.node("Gemm", inputs, (n, cout), name=name, transB=1)
 
     def model(self, output: str) -> onnx.ModelProto:
         shape = self.shapes[output]

@@ -1,0 +1,250 @@
+"""The registered search strategies (``STRATEGIES``, filled by ``@register_strategy(name)``).
+
+A strategy is ``fn(space, evaluate, rng, **options) -> genes | None``: it calls ``evaluate(list of
+genes)`` (scores, -inf beyond the budget; ``evaluate.left``, ``.seen``, ``.metric``, ``.values`` and
+``.objectives`` tell it what is known) until the budget is spent or it is done, draws every random
+choice from ``rng``, and may return the genes of the network it picks (else the best score wins).
+``roofline.search.search`` runs them. Registered:
+
+- ``random``: uniform sampling;
+- ``evolution``: regularised evolution (Real et al. 2019: tournament selection, one-gene mutation,
+  the oldest member dies);
+- ``nsga2`` / ``nsga3``: Optuna's NSGA-II / NSGA-III samplers on the score's objectives;
+- ``tinynets``: TinyNets' "Model Rubik's Cube" (Han et al. 2020) on a scaling space: sample,
+  keep the accuracy-vs-MACs frontier, fit Gaussian processes of resolution and depth against the
+  MAC ratio (scikit-learn), take width from the MAC ratio, evaluate the predictions, then refine
+  them locally (the neighbours of the best so far);
+- ``autoslim``: AutoSlim's greedy slimming (Yu & Huang 2019): from the widest network, step the
+  channel decision whose slimming costs the least accuracy (by default per latency saved), until a
+  device's latency target is met.
+
+A new strategy needs a case in ``tests/test_search.py`` (``STRATEGY_CASES``): the test fails otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from roofline.errors import InvalidParameterError, check_choice, require
+from roofline.zoo.blocks import network_cost
+
+__all__ = ["STRATEGIES", "register_strategy"]
+
+STRATEGIES: dict[str, Callable] = {}
+
+
+def register_strategy(name: str):
+    """Decorator adding a strategy to ``STRATEGIES`` under ``name``; a name already taken is an error."""
+
+    def deco(fn):
+        if name in STRATEGIES:
+            taken = STRATEGIES[name]
+            raise InvalidParameterError(
+                f"strategy {name!r} is taken (by {taken.__module__}.{taken.__qualname__}); use another name"
+            )
+        STRATEGIES[name] = fn
+        return fn
+
+    return deco
+
+
+def _sizes(space) -> list[int]:
+    return [len(options) for _, options in space.decisions()]
+
+
+def _random_genes(rng, sizes) -> tuple[int, ...]:
+    return tuple(int(rng.integers(k)) for k in sizes)
+
+
+@register_strategy("random")
+def _random(space, evaluate, rng, batch: int = 64) -> None:
+    sizes = _sizes(space)
+    stall = 0
+    while evaluate.left > 0 and stall < 100:
+        before = evaluate.left
+        evaluate([_random_genes(rng, sizes) for _ in range(min(batch, evaluate.left))])
+        stall = stall + 1 if evaluate.left == before else 0
+
+
+@register_strategy("evolution")
+def _evolution(space, evaluate, rng, population: int = 20, sample: int = 5) -> None:
+    sizes = _sizes(space)
+    pop: deque[tuple[tuple[int, ...], float]] = deque()
+    start = [_random_genes(rng, sizes) for _ in range(population)]  # not fewer for a small budget: runs of
+    # different budgets (and an interrupted run's resumption) then share the same first steps
+    pop.extend(zip(start, evaluate(start)))
+    stall = 0
+    while evaluate.left > 0 and stall < 200:
+        picks = rng.choice(len(pop), size=min(sample, len(pop)), replace=False)
+        parent = max((pop[i] for i in picks), key=lambda p: p[1])[0]
+        child = list(parent)
+        gene = int(rng.integers(len(sizes)))
+        if sizes[gene] > 1:
+            child[gene] = int((child[gene] + rng.integers(1, sizes[gene])) % sizes[gene])  # a different option
+        child = tuple(child)
+        before = evaluate.left
+        (score,) = evaluate([child])
+        stall = stall + 1 if evaluate.left == before else 0
+        pop.append((child, score))
+        pop.popleft()  # regularised: the oldest dies, not the worst
+
+
+def _nsga(space, evaluate, rng, name: str, population: int) -> None:
+    optuna = require("optuna", f"strategy {name!r}")
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    cls = optuna.samplers.NSGAIISampler if name == "nsga2" else optuna.samplers.NSGAIIISampler
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # NSGA-III is marked experimental
+        sampler = cls(population_size=population, seed=int(rng.integers(2**31)))
+    study = optuna.create_study(directions=[d for _, d in evaluate.objectives], sampler=sampler)
+    decisions = [(name, len(options)) for name, options in space.decisions()]
+    stall = 0
+    while evaluate.left > 0 and stall < 20:
+        trials = [study.ask() for _ in range(population)]
+        genes = [tuple(t.suggest_int(name, 0, k - 1) for name, k in decisions) for t in trials]
+        before = evaluate.left
+        evaluate(genes)
+        stall = stall + 1 if evaluate.left == before else 0
+        for t, g in zip(trials, genes):
+            if g in evaluate.seen:
+                study.tell(t, evaluate.values(g))
+            else:
+                study.tell(t, state=optuna.trial.TrialState.FAIL)  # beyond the budget
+
+
+@register_strategy("nsga2")
+def _nsga2(space, evaluate, rng, population: int = 24) -> None:
+    _nsga(space, evaluate, rng, "nsga2", population)
+
+
+@register_strategy("nsga3")
+def _nsga3(space, evaluate, rng, population: int = 24) -> None:
+    _nsga(space, evaluate, rng, "nsga3", population)
+
+
+def _decision_index(space, name: str) -> int:
+    names = [n for n, _ in space.decisions()]
+    if name not in names:
+        raise InvalidParameterError(f"this strategy needs a {name!r} decision; the space has {names}")
+    return names.index(name)
+
+
+@register_strategy("tinynets")
+def _tinynets(space, evaluate, rng, samples: float = 0.5, ratios: int = 8) -> None:
+    """Sample ``samples`` of the budget; GP-fit resolution and depth of the accuracy-vs-MACs frontier
+    against log MAC ratio; evaluate the snapped predictions (width from MACs ~ d w^2 r^2) over
+    ``ratios`` MAC ratios, then climb: the unevaluated neighbours of the best so far, while budget remains."""
+    gaussian_process = require("sklearn.gaussian_process", "strategy 'tinynets'")
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+    decisions = space.decisions()
+    _, idp, ir = (_decision_index(space, n) for n in ("width", "depth", "resolution"))  # all three needed
+    base = (1.0, 1.0, float(getattr(space, "base_resolution", max(decisions[ir][1]))))
+    base_cand = space.candidate(_nearest(space, base))
+    base_macs = _macs(base_cand.spec, base_cand.resolution)
+    sizes = _sizes(space)
+    evaluate([_random_genes(rng, sizes) for _ in range(max(2, int(evaluate.left * samples)))])
+    seen = list(evaluate.seen)
+    ratio = np.array([_macs(evaluate.seen[g]["spec"], evaluate.seen[g]["resolution"]) / base_macs for g in seen])
+    acc = np.array([evaluate.metric(g, "accuracy") for g in seen])
+    order = np.argsort(ratio)
+    front = order[np.r_[True, acc[order][1:] > np.maximum.accumulate(acc[order])[:-1]]]  # the frontier
+    x = np.log(ratio[front])[:, None]
+    kernel = ConstantKernel() * RBF(length_scale=1.0) + WhiteKernel(1e-3)
+    fits = {}
+    for name, i, scale in (("resolution", ir, base[2]), ("depth", idp, 1.0)):
+        values = np.array([decisions[i][1][seen[j][i]] for j in front], dtype=float) / scale
+        gp = gaussian_process.GaussianProcessRegressor(kernel, normalize_y=True, random_state=int(rng.integers(2**31)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # few frontier points: bounds are often hit
+            fits[name] = gp.fit(x, values)
+    grid = np.linspace(x.min(), x.max(), ratios)
+    r = fits["resolution"].predict(grid[:, None])
+    d = np.clip(fits["depth"].predict(grid[:, None]), 1e-3, None)
+    w = np.sqrt(np.exp(grid) / (d * r**2))  # MACs ~ d w^2 r^2 (r relative to the base resolution)
+    picks = [_nearest(space, (wi, di, ri * base[2])) for wi, di, ri in zip(w, d, r)]
+    evaluate(picks)
+    _climb(evaluate, sizes)
+
+
+def _climb(evaluate, sizes) -> None:
+    """Spend the rest of the budget on the unevaluated one-step neighbours of the best candidates."""
+    while evaluate.left > 0:
+        for g in sorted(evaluate.seen, key=lambda g: -evaluate.seen[g]["score"]):
+            todo = [n for n in _neighbours(g, sizes) if n not in evaluate.seen]
+            if todo:
+                evaluate(todo)
+                break
+        else:
+            return
+
+
+def _nearest(space, wdr) -> tuple[int, ...]:
+    """Genes of the options nearest (in log) to (width, depth, resolution); other decisions at 0."""
+    decisions = space.decisions()
+    genes = [0] * len(decisions)
+    for name, value in zip(("width", "depth", "resolution"), wdr):
+        i = _decision_index(space, name)
+        opts = np.asarray(decisions[i][1], dtype=float)
+        genes[i] = int(np.argmin(np.abs(np.log(opts) - math.log(max(value, 1e-9)))))
+    return tuple(genes)
+
+
+def _neighbours(genes, sizes) -> list[tuple[int, ...]]:
+    out = []
+    for i, k in enumerate(sizes):
+        for step in (-1, 1):
+            if 0 <= genes[i] + step < k:
+                out.append(tuple(g + step if j == i else g for j, g in enumerate(genes)))
+    return out
+
+
+def _macs(spec: str, resolution: int) -> float:
+    return float(network_cost(spec, int(resolution))[0])
+
+
+@register_strategy("autoslim")
+def _autoslim(space, evaluate, rng, device: int | str = 0, start=None, criterion: str = "drop_per_latency"):
+    """Greedy slimming on ``device`` (index or name among the score's latency columns) to its target:
+    every channel decision (names ending in "width" or "expansion") starts at its widest option (the
+    others at ``start``'s, default their last); each step evaluates every one-option narrower
+    neighbour and keeps the one that loses the least accuracy per latency saved on the device
+    (``criterion="drop_per_latency"``) or, as in the paper, the least accuracy (``"drop"``)."""
+    check_choice(criterion, ("drop_per_latency", "drop"), "criterion")
+    score = evaluate.score
+    columns = getattr(score, "latency_columns", None)
+    if not columns:
+        raise InvalidParameterError("autoslim needs a Reward score (latency columns and targets)")
+    j = device if isinstance(device, int) else next((k for k, c in enumerate(columns) if c.endswith(f":{device}")), -1)
+    if not 0 <= j < len(columns):
+        raise InvalidParameterError(f"device {device!r} is not among the score's devices {score.evaluator.columns}")
+    target = float(score.targets[j])
+    decisions = space.decisions()
+    channels = [i for i, (name, _) in enumerate(decisions) if name.split(".")[-1] in ("width", "expansion")]
+    if not channels:
+        raise InvalidParameterError("autoslim needs channel decisions (width or expansion) in the space")
+    genes = tuple(start) if start is not None else tuple(len(o) - 1 for _, o in decisions)
+    genes = tuple(len(decisions[i][1]) - 1 if i in channels else g for i, g in enumerate(genes))
+    evaluate([genes])
+    while evaluate.left > 0 and genes in evaluate.seen and evaluate.metric(genes, columns[j]) > target:
+        narrower = [tuple(g - 1 if k == i else g for k, g in enumerate(genes)) for i in channels if genes[i] > 0]
+        if not narrower:
+            break  # the narrowest network: the target is out of reach by slimming alone
+        evaluate(narrower)
+        done = [g for g in narrower if g in evaluate.seen]
+        if not done:
+            break
+        acc, lat = evaluate.metric(genes, "accuracy"), evaluate.metric(genes, columns[j])
+        if criterion == "drop":
+            genes = max(done, key=lambda g: evaluate.metric(g, "accuracy"))
+        else:  # accuracy lost per latency saved
+            genes = min(done, key=lambda g: (acc - evaluate.metric(g, "accuracy"))
+                        / max(lat - evaluate.metric(g, columns[j]), 1e-12))  # fmt: skip
+    return genes  # the slimmed network (the first under the target, or the narrowest reached)
