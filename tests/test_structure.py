@@ -89,3 +89,31 @@ def test_the_test_fakes_stay_out_of_the_installed_packages():
     for name, path in _modules().items():
         text = path.read_text(encoding="utf-8")
         assert "LoopbackDevice" not in text and "from fakes" not in text and "import fakes" not in text, name
+
+
+def _installed_files() -> list[str]:
+    """The files of a plain (non-editable) install: the docs' install in CI, else this interpreter's."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    bin_dir = os.environ.get("ROOFLINE_DOCS_BIN")
+    python = str(Path(bin_dir) / "python") if bin_dir else sys.executable
+    code = "import importlib.metadata as m, json; print(json.dumps([str(p) for p in m.files('roofline')]))"
+    files = json.loads(subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout)
+    if any(f.endswith(".pth") for f in files):
+        pytest.skip("an editable install: its files are the checkout (CI checks a plain `pip install .`)")
+    return files
+
+
+def test_pip_install_puts_one_top_level_name_and_no_test_fakes():
+    files = _installed_files()
+    top = {Path(f).parts[0] for f in files if not f.startswith("..") and ".dist-info" not in f}
+    assert top == {"roofline"}, top
+    assert not [f for f in files if "fakes" in f or "loopback" in f or "standin" in f or f.startswith("tests")]
+    for shipped in ("roofline/zoo/models.yaml", "roofline/profilers/runners/adb.py",
+                    "roofline/_data/device_specs/pixel6_cpu.yaml", "roofline/_data/lut/README.md"):  # fmt: skip
+        assert shipped in files, shipped
