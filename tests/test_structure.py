@@ -117,3 +117,18 @@ def test_pip_install_puts_one_top_level_name_and_no_test_fakes():
     for shipped in ("roofline/zoo/models.yaml", "roofline/profilers/runners/adb.py",
                     "roofline/_data/device_specs/pixel6_cpu.yaml", "roofline/_data/lut/README.md"):  # fmt: skip
         assert shipped in files, shipped
+
+
+def test_no_module_grows_past_about_400_lines():
+    # a module past this is two concepts: split it where the seam is (docs/contributing.md)
+    long = {
+        name: n for name, path in _modules().items() if (n := len(path.read_text(encoding="utf-8").splitlines())) > 420
+    }
+    assert not long, long
+
+
+def test_every_package_says_what_lives_in_it():
+    for name, path in _modules().items():
+        if path.name == "__init__.py":
+            doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+            assert len(doc.split()) >= 15, f"{name}: its __init__ docstring should say what lives in the package"

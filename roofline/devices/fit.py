@@ -39,11 +39,12 @@ import pandas as pd
 from roofline.counting.fuse import FUSE_MODES
 from roofline.counting.table import count
 from roofline.devices.latency import LatencyModel, roofline_seconds
+from roofline.devices.measurements import FitError, checked_measurements, read_measurements
 from roofline.devices.registry import load_device
 from roofline.devices.simulate import fusion_policy, predict
 from roofline.devices.spec import DeviceSpec, validate_spec
 from roofline.dtypes import PRECISION_BYTES
-from roofline.errors import RooflineError, check_choice
+from roofline.errors import check_choice
 from roofline.ir.load import load_graph
 from roofline.ops import KINDS
 
@@ -69,10 +70,6 @@ GROUPINGS = {
 _BOUNDS = {"peak": (1e7, 1e16), "bandwidth": (1e6, 1e13), "overhead": (0.0, 0.01), "network": (0.0, 1.0)}
 
 
-class FitError(ValueError, RooflineError):
-    """Measurements that cannot be fitted: too few, non-positive, or unreadable."""
-
-
 @dataclass
 class FitResult:
     """A fitted spec, its per-network predictions and its cross-validated errors."""
@@ -86,34 +83,6 @@ class FitResult:
         return (f"{len(self.table)} networks, {c['folds']} cross-validation: {c['within_10pct']:.0%} within +-10%, "
                 f"{c['within_5pct']:.0%} within +-5%, median |error| {c['median_abs_error']:.1%}, "
                 f"Spearman {c['spearman']:.3f}")  # fmt: skip
-
-
-def read_measurements(path) -> pd.DataFrame:
-    """A ``model,latency_ms`` CSV, model paths made absolute (relative ones are relative to the CSV)."""
-    path = Path(path)
-    try:
-        df = pd.read_csv(path)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise FitError(f"{path}: not a readable CSV ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
-    return _checked(df, str(path), base_dir=path.parent)
-
-
-def _checked(df: pd.DataFrame, where: str, base_dir: Path | None = None) -> pd.DataFrame:
-    missing = {"model", "latency_ms"} - set(df.columns)
-    if missing:
-        raise FitError(f"{where}: needs columns model,latency_ms; missing {sorted(missing)} (has {list(df.columns)})")
-    df = df[["model", "latency_ms"]].copy()
-    df["latency_ms"] = pd.to_numeric(df["latency_ms"], errors="coerce")
-    bad = df[~(np.isfinite(df["latency_ms"]) & (df["latency_ms"] > 0))]
-    if len(bad):
-        row = bad.index[0]
-        raise FitError(f"{where}: row {row + 2}: latency_ms must be a number > 0, got {df.loc[row, 'latency_ms']!r}")
-    if base_dir is not None:
-        df["model"] = [str(base_dir / m) if (base_dir / str(m)).exists() else str(m) for m in df["model"]]
-    named = df["model"].map(lambda m: isinstance(m, str))  # ModelProtos and tables are not hashable
-    if named.all() and df["model"].duplicated().any():  # the same network measured twice: its median
-        df = df.groupby("model", as_index=False, sort=False)["latency_ms"].median()
-    return df.reset_index(drop=True)
 
 
 def fit(
@@ -149,7 +118,7 @@ def fit(
         source = source or f"{Path(measurements).name}"
         df = read_measurements(measurements)
     else:
-        df = _checked(pd.DataFrame(measurements), "measurements")
+        df = checked_measurements(pd.DataFrame(measurements), "measurements")
     if len(df) < 3:
         raise FitError(f"fitting needs at least 3 measured networks, got {len(df)}")
     # graphs (loaded once) for prediction, their layer tables for the fit; a given table is both
