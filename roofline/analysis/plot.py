@@ -181,10 +181,12 @@ def plot_pareto(front: pd.DataFrame, ridge_macs_per_byte: float, ax=None, label:
 
 
 def plot_search(df: pd.DataFrame, latency: str, ax=None, picks: dict[str, pd.Series] | None = None,
-                accuracy_source: str = "proxy"):  # fmt: skip
+                accuracy_source: str = "proxy", front=None, front_label: str | None = None):  # fmt: skip
     """Candidates of a search (``roofline.search.search`` tables, several may be concatenated with a
     ``search`` column): ``latency`` (a latency column) vs accuracy, the Pareto front, and ``picks``
-    (label -> row) marked. The y label says when accuracy is the built-in proxy."""
+    (label -> row) marked; ``front`` (latencies, accuracies), e.g. a device's front from
+    ``roofline.search.fronts.estimate_fronts``, is drawn dashed. The y label says when accuracy is the
+    built-in proxy."""
     from roofline.search import pareto_front
 
     ax = _axes(ax)
@@ -192,8 +194,11 @@ def plot_search(df: pd.DataFrame, latency: str, ax=None, picks: dict[str, pd.Ser
     cmap = __import__("matplotlib").colormaps["tab10"]
     for i, (name, g) in enumerate(groups):
         ax.scatter(g[latency], g.accuracy, s=6, alpha=0.35, color=cmap(i), label=name or "candidates", lw=0)
-    front = pareto_front(df, latency=latency)
-    ax.step(front[latency], front.accuracy, where="post", color="0.2", lw=1.2, label="Pareto front")
+    own = pareto_front(df, latency=latency)
+    ax.step(own[latency], own.accuracy, where="post", color="0.2", lw=1.2, label="Pareto front")
+    if front is not None:
+        lat, acc = (np.asarray(v, dtype=float) for v in front)
+        ax.step(lat, acc, where="post", color="tab:red", lw=1.0, ls="--", label=front_label or "estimated front")
     for j, (label, row) in enumerate((picks or {}).items()):
         ax.scatter(row[latency], row["accuracy"], s=90, marker="*", color=cmap(j), edgecolors="k", zorder=4)
         ax.annotate(label, (row[latency], row["accuracy"]), fontsize=8, xytext=(5, -4), textcoords="offset points")

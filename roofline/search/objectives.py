@@ -23,7 +23,8 @@ from roofline import zoo
 from roofline.errors import InvalidParameterError, check_choice
 from roofline.zoo.blocks import network_cost
 
-__all__ = ["Reward", "mnasnet_reward", "multi_device_reward", "proxy_accuracy", "PROXY_SOURCE", "SOFT", "HARD"]
+__all__ = ["Reward", "mnasnet_reward", "multi_device_reward", "proxy_accuracy", "load_accuracy", "PROXY_SOURCE", "SOFT",
+           "HARD"]  # fmt: skip
 
 SOFT = (-0.07, -0.07)  # (alpha, beta)
 HARD = (0.0, -1.0)
@@ -67,6 +68,63 @@ def proxy_accuracy(spec: str, resolution: int) -> float:
     macs, params = network_cost(spec, resolution)
     a, b, c = _proxy_fit()
     return float(a + b * np.log(macs) + c * np.log(params))
+
+
+def load_accuracy(text: str):
+    """The user's accuracy as a callable ``(spec, resolution) -> top-1 %`` named for result files:
+    ``module:function`` (imported; the module may be a .py path) or a ``.csv`` with columns spec,
+    resolution and top1. A CSV holds only the networks it lists: asking for another is an error naming it
+    (train or evaluate it, or search a space the file covers: estimating fronts prices a whole small
+    space, or a sample of a large one)."""
+    import importlib
+    import importlib.util
+    from pathlib import Path
+
+    if text.lower().endswith(".csv"):
+        from roofline.zoo.blocks import decode, encode
+
+        try:
+            table = pd.read_csv(text)
+        except (OSError, ValueError) as e:
+            raise InvalidParameterError(f"--accuracy {text}: cannot read it as CSV ({e})") from None
+        missing = {"spec", "resolution", "top1"} - set(table.columns)
+        if missing:
+            raise InvalidParameterError(f"--accuracy {text}: missing columns {sorted(missing)}; "
+                                        "needs spec, resolution, top1")  # fmt: skip
+        known = {(encode(decode(s)), int(r)): float(t) for s, r, t in zip(table.spec, table.resolution, table.top1)}
+
+        def csv_accuracy(spec: str, resolution: int) -> float:
+            try:
+                return known[(spec, int(resolution))]
+            except KeyError:
+                raise InvalidParameterError(
+                    f"--accuracy {text} has no top1 for spec {spec!r} at resolution {resolution} "
+                    f"({len(known)} networks listed): add it, or search a space the file covers"
+                ) from None
+
+        csv_accuracy.__name__ = f"csv:{text}"
+        return csv_accuracy
+    module_name, _, attr = text.rpartition(":")
+    if not module_name or not attr:
+        raise InvalidParameterError(f"--accuracy {text!r}: give module:function or a .csv file (spec,resolution,top1)")
+    try:
+        if module_name.endswith(".py"):
+            spec = importlib.util.spec_from_file_location(Path(module_name).stem, module_name)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except (ImportError, OSError) as e:
+        raise InvalidParameterError(f"--accuracy {text!r}: cannot import {module_name!r} ({e})") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise InvalidParameterError(f"--accuracy {text!r}: {module_name!r} has no function {attr!r}")
+
+    def user_accuracy(spec: str, resolution: int) -> float:
+        return float(fn(spec, resolution))
+
+    user_accuracy.__name__ = text
+    return user_accuracy
 
 
 class Reward:
