@@ -37,6 +37,33 @@ def test_mqa_and_strided_stage_openers():
     assert (blocks[2].k, blocks[2].s) == (3, 2)  # an FFN cannot stride: the opener gets a 3x3 depthwise
 
 
+def test_per_block_kernels_give_each_block_its_own_depthwise_choices():
+    stage, plain = UibSpace(), UibSpace(per_block_kernels=True)
+    names = [n for n, _ in plain.decisions()]
+    assert [n for n, _ in stage.decisions()][:7] == ["s0.depth", "s0.width", "s0.expansion", "s0.start_k",
+                                                      "s0.middle_k", "s0.mqa", "s0.fused"]  # fmt: skip
+    assert names[:7] == ["s0.depth", "s0.width", "s0.expansion", "s0.b0.start_k", "s0.b0.middle_k",
+                         "s0.b1.start_k", "s0.b1.middle_k"]  # fmt: skip
+    assert len(names) == 3 * 5 + 2 * (2 + 4 + 5) + 1 and stage.size == 153_055_008  # the default genome unchanged
+    index = {n: i for i, n in enumerate(names)}
+    for cand in stage.sample(200, seed=2):  # the per-stage kernels on every block: the same network, except
+        chosen = dict(zip([n for n, _ in stage.decisions()], cand.genes))  # FFN stages (a 3x3 only for the opener)
+        genes = [chosen[n.split(".")[0] + "." + n.split(".")[-1]] if n.count(".") == 2 else chosen[n] for n in names]
+        ffn = any(chosen[f"s{i}.start_k"] == chosen[f"s{i}.middle_k"] == 0 for i in range(3))
+        assert ffn or plain.candidate(genes).spec == cand.spec
+    genes = [0] * len(names)  # depth 1, 2, 2: no kernels of blocks beyond; every block an FFN (openers: 3x3)
+    genes[index["s1.b1.start_k"]] = 2
+    only = plain.candidate(genes)
+    assert [(b.a, b.k) for b in decode(only.spec) if b.type == "uib"] == [(0, 3), (0, 3), (5, 0), (0, 3), (0, 0)]
+    active = {names[i] for i in plain.active(genes)}
+    assert {"s1.b1.start_k", "s2.b1.middle_k", "s0.b0.middle_k"} <= active
+    assert not active & {"s0.b1.start_k", "s1.b2.start_k", "s2.b4.middle_k"}  # blocks beyond the depth
+    genes[index["s0.fused"]] = 1
+    assert "s0.b0.start_k" not in {names[i] for i in plain.active(genes)}  # a FusedIB has no start kernel
+    model = build_network(only.spec, only.resolution)  # per-block candidates build and count as their formulas
+    assert roofline.totals(roofline.count(model))["macs"] == network_cost(decode(only.spec), only.resolution)[0]
+
+
 def test_genes_are_checked():
     with pytest.raises(InvalidParameterError, match="do not fit this space"):
         UibSpace().candidate((0,) * 3)

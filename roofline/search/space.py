@@ -5,12 +5,16 @@
   (output channels), and per stage the expansion, the start and middle depthwise kernels of the UIB
   (0 = none, 3, 5: IB, ConvNext, ExtraDW, FFN variants), and in stages that allow it, Mobile MQA
   blocks interleaved after each UIB, or FusedIB blocks instead of UIBs (MobileNetV4's early
-  stages: a full k x k conv, dear in MACs, cheap in bytes); plus the input resolution.
+  stages: a full k x k conv, dear in MACs, cheap in bytes); plus the input resolution. With
+  ``per_block_kernels=True`` every block has its own start and middle kernel genes (``s{i}.b{j}.start_k``,
+  ``s{i}.b{j}.middle_k`` for the deepest option's blocks; those beyond the chosen depth are unused), as
+  MobileNetV4's fine-grained search needs; the default genome (per stage kernels) is unchanged.
 - ``ScalingSpace``: width, depth (repeats) and resolution multipliers of any zoo network, as in
   EfficientNet / TinyNets.
 
 A candidate is a tuple of option indices, one per decision (``decisions()``); ``spec(genes)`` gives
-its network. Spaces are small enough to sample uniformly (``sample``) and, when tiny, to enumerate.
+its network. Spaces are small enough to sample uniformly (``sample``) and, when tiny, to enumerate;
+``active(genes)`` names the decisions that matter for a candidate.
 """
 
 from __future__ import annotations
@@ -90,6 +94,22 @@ class _Space(abc.ABC):
             raise InvalidParameterError(f"the space has {self.size} candidates, more than limit={limit}")
         return [self.candidate(g) for g in itertools.product(*(range(len(o)) for _, o in self.decisions()))]
 
+    def active(self, genes, among=None) -> list[int]:
+        """Indices of the decisions (all, or those in ``among``) that matter for ``genes``: another option
+        of the decision gives another candidate (a block beyond its stage's depth, the start kernel of a
+        FusedIB stage... do not)."""
+        base = self.candidate(genes)
+        genes, decisions = base.genes, self.decisions()
+        out = []
+        for i in range(len(decisions)) if among is None else among:
+            for g in range(len(decisions[i][1])):
+                if g != genes[i]:
+                    other = self.candidate(genes[:i] + (g,) + genes[i + 1 :])
+                    if (other.spec, other.resolution) != (base.spec, base.resolution):
+                        out.append(i)
+                        break
+        return out
+
 
 @dataclass(frozen=True)
 class UibSpace(_Space):
@@ -105,25 +125,37 @@ class UibSpace(_Space):
     head: str = "head_c960_f1280_n1000_bn"
     mqa_heads: int = 4
     mqa_dim: int = 64
+    per_block_kernels: bool = False  # True: each block's own start / middle kernel genes (s{i}.b{j}.start_k, ...)
 
     def decisions(self) -> list[tuple[str, tuple]]:
         out = []
         for i, s in enumerate(self.stages):
-            out += [(f"s{i}.depth", s.depths), (f"s{i}.width", s.widths), (f"s{i}.expansion", s.expansions),
-                    (f"s{i}.start_k", s.start_kernels), (f"s{i}.middle_k", s.middle_kernels),
-                    (f"s{i}.mqa", s.mqa), (f"s{i}.fused", s.fused)]  # fmt: skip
+            out += [(f"s{i}.depth", s.depths), (f"s{i}.width", s.widths), (f"s{i}.expansion", s.expansions)]
+            if self.per_block_kernels:  # block j's kernels (blocks beyond the stage's depth: unused genes)
+                for j in range(max(s.depths)):
+                    out += [(f"s{i}.b{j}.start_k", s.start_kernels), (f"s{i}.b{j}.middle_k", s.middle_kernels)]
+            else:
+                out += [(f"s{i}.start_k", s.start_kernels), (f"s{i}.middle_k", s.middle_kernels)]
+            out += [(f"s{i}.mqa", s.mqa), (f"s{i}.fused", s.fused)]
         return [*out, ("resolution", self.resolutions)]
 
     def candidate(self, genes) -> Candidate:
         genes = self._check(genes)
-        chosen = [options[g] for g, (_, options) in zip(genes, self.decisions())]
+        chosen = iter(options[g] for g, (_, options) in zip(genes, self.decisions()))
         blocks = [self.stem]
-        for i, s in enumerate(self.stages):
-            depth, width, e, a, k, mqa, fused = chosen[7 * i : 7 * i + 7]
-            if a == 0 and k == 0 and s.stride > 1:
-                k = 3  # a strided block needs a depthwise conv to stride: FFN blocks cannot open a stage
+        for s in self.stages:
+            depth, width, e = next(chosen), next(chosen), next(chosen)
+            n = max(s.depths) if self.per_block_kernels else 1
+            kernels = [(next(chosen), next(chosen)) for _ in range(n)]
+            mqa, fused = next(chosen), next(chosen)
+            if not self.per_block_kernels:
+                kernels *= depth
             for j in range(depth):
+                a, k = kernels[j]
                 stride = s.stride if j == 0 else 1
+                if a == 0 and k == 0 and (s.stride > 1 if not self.per_block_kernels else stride > 1):
+                    k = 3  # a strided block needs a depthwise conv to stride: FFN blocks cannot open a stage
+                    # (per stage, the whole stage then gets the 3x3; per block, only its opener)
                 if fused:  # FusedIB: the middle kernel (or 3) as a full conv; the start kernel is unused
                     blocks.append(f"fused_k{k or 3}_s{stride}_e{e:g}_c{width}")
                 else:
@@ -131,7 +163,7 @@ class UibSpace(_Space):
                 if mqa and j > 0:
                     blocks.append(f"mqa_h{self.mqa_heads}_d{self.mqa_dim}_c{width}")
         blocks.append(self.head)
-        return Candidate(genes, " ".join(_canonical(b) for b in blocks), int(chosen[-1]))
+        return Candidate(genes, " ".join(_canonical(b) for b in blocks), int(next(chosen)))
 
 
 @dataclass(frozen=True)

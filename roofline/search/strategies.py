@@ -16,7 +16,12 @@ choice from ``rng``, and may return the genes of the network it picks (else the 
   them locally (the neighbours of the best so far);
 - ``autoslim``: AutoSlim's greedy slimming (Yu & Huang 2019): from the widest network, step the
   channel decision whose slimming costs the least accuracy (by default per latency saved), until a
-  device's latency target is met.
+  device's latency target is met;
+- ``two_stage``: MobileNetV4's two-stage search (Qin et al. 2024, Sec. 6.1): a coarse stage over
+  every decision but the blocks' depthwise kernels, held (default: start 3x3, middle none; the paper's
+  IB with a 3x3, start none and middle 3x3, is ``fixed=PAPER_COARSE_KERNELS``), then a fine stage over
+  the kernels that matter for the coarse best (per block in a ``UibSpace(per_block_kernels=True)``, per
+  stage in the default genome), each stage a regularised evolution on its share of the budget.
 
 A new strategy needs a case in ``tests/test_search.py`` (``STRATEGY_CASES``): the test fails otherwise.
 """
@@ -33,7 +38,7 @@ import numpy as np
 from roofline.errors import InvalidParameterError, check_choice, require
 from roofline.zoo.blocks import network_cost
 
-__all__ = ["STRATEGIES", "register_strategy"]
+__all__ = ["STRATEGIES", "register_strategy", "COARSE_KERNELS", "PAPER_COARSE_KERNELS"]
 
 STRATEGIES: dict[str, Callable] = {}
 
@@ -72,11 +77,13 @@ def _random(space, evaluate, rng, batch: int = 64) -> None:
 
 
 @register_strategy("evolution")
-def _evolution(space, evaluate, rng, population: int = 20, sample: int = 5) -> None:
+def _evolution(space, evaluate, rng, population: int = 20, sample: int = 5, initial=()) -> None:
+    """``initial``: genes placed first in the starting population (the rest random)."""
     sizes = _sizes(space)
     pop: deque[tuple[tuple[int, ...], float]] = deque()
-    start = [_random_genes(rng, sizes) for _ in range(population)]  # not fewer for a small budget: runs of
-    # different budgets (and an interrupted run's resumption) then share the same first steps
+    start = [tuple(g) for g in initial][:population]
+    start += [_random_genes(rng, sizes) for _ in range(population - len(start))]  # not fewer for a small
+    # budget: runs of different budgets (and an interrupted run's resumption) then share the same first steps
     pop.extend(zip(start, evaluate(start)))
     stall = 0
     while evaluate.left > 0 and stall < 200:
@@ -248,3 +255,120 @@ def _autoslim(space, evaluate, rng, device: int | str = 0, start=None, criterion
             genes = min(done, key=lambda g: (acc - evaluate.metric(g, "accuracy"))
                         / max(lat - evaluate.metric(g, columns[j]), 1e-12))  # fmt: skip
     return genes  # the slimmed network (the first under the target, or the narrowest reached)
+
+
+class _View:
+    """The candidates of ``space`` equal to ``genes`` but in the decisions ``free``: a stage's sub-space,
+    whose genes are those ``free`` decisions' options."""
+
+    def __init__(self, space, genes, free):
+        every = space.decisions()
+        self.space, self.genes = space, tuple(genes)
+        self.free = [i for i in free if len(every[i][1]) > 1]  # a single option is no choice: mutating it wastes steps
+        self._decisions = [every[i] for i in self.free]
+
+    def decisions(self) -> list[tuple[str, tuple]]:
+        return self._decisions
+
+    @property
+    def size(self) -> int:
+        return math.prod(len(options) for _, options in self._decisions)
+
+    def full(self, sub) -> tuple[int, ...]:
+        genes = list(self.genes)
+        for i, g in zip(self.free, sub):
+            genes[i] = int(g)
+        return tuple(genes)
+
+    def candidate(self, sub):
+        return self.space.candidate(self.full(sub))
+
+
+class _ViewBudget:
+    """``evaluate`` seen through a ``_View``, spending at most ``cap`` of its budget (what the view's
+    strategy sees as ``left``); every candidate goes to ``evaluate``, as genes of the whole space."""
+
+    def __init__(self, evaluate, view: _View, cap: int):
+        self.evaluate, self.view, self.cap, self.spent = evaluate, view, int(cap), 0
+        self.objectives, self.score = evaluate.objectives, getattr(evaluate, "score", None)
+        self.seen: dict[tuple, dict] = {}
+
+    @property
+    def left(self) -> int:
+        return max(0, min(self.cap - self.spent, self.evaluate.left))
+
+    def __call__(self, subs) -> list[float]:
+        subs = [tuple(int(g) for g in s) for s in subs]
+        full = [self.view.full(s) for s in subs]
+        new = list(dict.fromkeys(f for f in full if f not in self.evaluate.seen))[: self.left]
+        before = self.evaluate.left
+        if new:
+            self.evaluate(new)
+        self.spent += before - self.evaluate.left
+        for s, f in zip(subs, full):
+            if f in self.evaluate.seen:
+                self.seen[s] = self.evaluate.seen[f]
+        return [self.evaluate.seen[f]["score"] if f in self.evaluate.seen else -np.inf for f in full]
+
+    def values(self, sub) -> list[float]:
+        return self.evaluate.values(self.view.full(sub))
+
+    def metric(self, sub, column: str) -> float:
+        return self.evaluate.metric(self.view.full(sub), column)
+
+
+def _option(options: tuple, value) -> int:
+    """Index of ``value`` among ``options``, else of the nearest numeric option."""
+    if value in options:
+        return options.index(value)
+    return int(np.argmin([abs(float(o) - float(value)) for o in options]))
+
+
+PAPER_COARSE_KERNELS = {"start_k": 0, "middle_k": 3}  # MobileNetV4's coarse stage: IB blocks, a 3x3 depthwise
+COARSE_KERNELS = {"start_k": 3, "middle_k": 0}  # the default: ConvNext-like blocks, a 3x3 depthwise before expanding
+
+
+@register_strategy("two_stage")
+def _two_stage(space, evaluate, rng, split: float = 0.5, fine=("start_k", "middle_k"), fixed=None,
+               strategy: str = "evolution", **options) -> None:  # fmt: skip
+    """MobileNetV4's two-stage search. Decisions are named by kind (the last dotted part of their name:
+    ``s1.b2.middle_k`` is a ``middle_k``). Coarse stage (``split`` of the budget): ``strategy`` over every
+    decision whose kind is neither in ``fine`` nor in ``fixed``, with the ``fine`` kinds held at their
+    ``fixed`` values (default ``COARSE_KERNELS``, start kernel 3, middle 0: a ConvNext-like block; the
+    paper's IB with a 3x3 depthwise, start 0 and middle 3, is ``PAPER_COARSE_KERNELS``; options absent
+    from a stage: the nearest) and other kinds named in ``fixed`` (e.g. ``{"expansion": 4.0}``, as the
+    paper) held in both stages. Why not the paper's IB by default: a middle depthwise works on the
+    expanded tensor, dear on a roofline, while these fronts are made of start-kernel blocks; widths and
+    depths sized for IBs are a network the fine stage cannot repair (``benches/bench_two_stage.py``:
+    the IB default ends 6.8% from the fronts, the start 3x3 default 4.9%, one-stage evolution 5.3%); a
+    ``fine`` kind without a ``fixed`` value is held at its first option. Fine stage (the rest):
+    ``strategy`` over the ``fine`` decisions that matter for the coarse best (``space.active``: blocks
+    beyond a stage's depth do not), every other decision kept; evolution starts from the coarse best.
+    Should the fine sub-space run out before the budget, the next-best coarse candidates get their fine
+    stage in turn. ``options`` go to ``strategy``."""
+    if not 0.0 <= split <= 1.0:
+        raise InvalidParameterError(f"split must be in [0, 1] (the coarse stage's share of the budget), got {split}")
+    if strategy not in STRATEGIES or strategy == "two_stage":
+        raise InvalidParameterError(f"strategy must be another registered strategy, got {strategy!r}")
+    fine = (fine,) if isinstance(fine, str) else tuple(fine)
+    fixed = dict(COARSE_KERNELS if fixed is None else fixed)
+    decisions = space.decisions()
+    kinds = [name.split(".")[-1] for name, _ in decisions]
+    fine_idx = [i for i, k in enumerate(kinds) if k in fine]
+    base = tuple(_option(o, fixed[k]) if k in fixed else 0 for (_, o), k in zip(decisions, kinds))
+    coarse = _View(space, base, [i for i, k in enumerate(kinds) if k not in fine and k not in fixed])
+    run = STRATEGIES[strategy]
+    share = split if fine_idx else 1.0  # nothing to fine-tune: the coarse stage is the whole search
+    stage = _ViewBudget(evaluate, coarse, round(evaluate.left * share))
+    if coarse.free and stage.left > 0:
+        run(coarse, stage, rng, **options)
+    ranked = sorted(stage.seen, key=lambda s: -stage.seen[s]["score"])  # stable: ties in evaluation order
+    for genes in [coarse.full(s) for s in ranked] or [base]:
+        if evaluate.left <= 0:
+            break
+        free = space.active(genes, fine_idx) if hasattr(space, "active") else fine_idx
+        if not free:
+            continue
+        view = _View(space, genes, free)
+        start = {"initial": [tuple(genes[i] for i in view.free)]} if strategy == "evolution" else {}
+        run(view, _ViewBudget(evaluate, view, evaluate.left), rng, **{**start, **options})
