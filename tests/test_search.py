@@ -12,6 +12,7 @@ registered strategy also runs on a 12-candidate space (``STRATEGY_CASES``: a str
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import warnings
 
@@ -24,6 +25,7 @@ from roofline.search import STRATEGIES, pareto_front, register_strategy, search
 from roofline.search.fasteval import Evaluator
 from roofline.search.objectives import Reward
 from roofline.search.space import ScalingSpace, Stage, UibSpace
+from roofline.search.strategies import COARSE_KERNELS, PAPER_COARSE_KERNELS
 
 LOW, HIGH = "pixel6_cpu", "pixel8_edgetpu"  # ridge points 31 and 434 MACs/byte (int8), as shipped
 
@@ -143,6 +145,30 @@ def test_resume_continues_where_the_run_stopped(tmp_path):
     assert np.allclose(resumed.score, full.score)
 
 
+def test_two_stage_fine_tunes_the_coarse_best_block_by_block():
+    space = dataclasses.replace(medium_space(), per_block_kernels=True)  # each block its own kernel genes
+    reward = Reward(Evaluator([LOW, HIGH], precision="int8"), [5e7, 2e8])
+    decisions = space.decisions()
+    kernels = [i for i, (n, _) in enumerate(decisions) if n.endswith(("start_k", "middle_k"))]
+    others = [i for i in range(len(decisions)) if i not in kernels]
+    for fixed, split in ((None, 0.5), (PAPER_COARSE_KERNELS, 0.25)):
+        df = search(space, reward, strategy="two_stage", budget=200, seed=0, fixed=fixed, split=split)
+        genes, n = np.array(df.genes.tolist()), round(200 * split)
+        coarse, fine = genes[:n], genes[n:]
+        assert len(df) == 200 and df.genes.is_unique
+        held = fixed or COARSE_KERNELS  # every block at the fixed kernels (the nearest option) while coarse
+        kind = [decisions[i][0].split(".")[-1] for i in kernels]
+        want = [int(np.argmin([abs(o - held[k]) for o in decisions[i][1]])) for i, k in zip(kernels, kind)]
+        assert (coarse[:, kernels] == want).all() and len({tuple(g[others]) for g in coarse}) == n
+        best = coarse[int(np.argmax(df.score.iloc[:n]))]
+        assert (fine[:, others] == best[others]).all()  # the fine stage only changes the coarse best's kernels,
+        active = set(space.active(tuple(best), kernels))  # and only those of blocks it has
+        assert active and all((fine[:, i] == want[kernels.index(i)]).all() for i in set(kernels) - active)
+        assert df.attrs["best"]["score"] > df.score.iloc[:n].max()  # measured: the fine stage improves on it
+    with pytest.raises(InvalidParameterError, match="split must be in"):
+        search(space, reward, strategy="two_stage", budget=10, split=1.5)
+
+
 def test_pareto_front_is_the_non_dominated_set():
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"accuracy": rng.normal(size=300), "latency_ms:x": rng.gamma(2.0, size=300)})
@@ -170,6 +196,15 @@ def _slims_to_the_target(df, reward):
     assert best["genes"][0] < df.genes.iloc[0][0] == 2  # from the widest, slimmed
 
 
+def _coarse_then_fine(df, reward):
+    genes = [tuple(g) for g in df.genes]
+    coarse, fine = genes[:3], genes[3:]  # split 0.5 of 6
+    assert len(fine) == 3 and all(g[1] == 0 for g in coarse)  # the coarse stage holds depth at 0.5
+    best = coarse[int(np.argmax(df.score.iloc[:3]))]
+    assert fine[0] == (best[0], 1, best[2])  # the fine stage starts from the coarse best, changing its depth only
+    assert all(g[1] == 1 and (g[0], 0, g[2]) in coarse for g in fine)  # then the next-best coarse ones
+
+
 # every registered strategy needs a case: (options for a 6-candidate budget, a check of its own behaviour)
 STRATEGY_CASES = {
     "random": ({}, _spends_the_budget),
@@ -178,6 +213,7 @@ STRATEGY_CASES = {
     "nsga3": ({"population": 4}, _spends_the_budget),
     "tinynets": ({"ratios": 3}, _spends_the_budget),
     "autoslim": ({"device": HIGH}, _slims_to_the_target),
+    "two_stage": ({"fine": "depth", "fixed": {"depth": 0.5}, "population": 4, "sample": 2}, _coarse_then_fine),
 }
 
 
@@ -255,3 +291,10 @@ def test_cli_search_explains_bad_targets_and_spaces(capsys):
     assert "only has a ridge point" in capsys.readouterr().err
     assert main(["search", "--space", "scaling:resnet50"]) == 2
     assert "unknown zoo model 'resnet50'" in capsys.readouterr().err
+
+
+def test_the_command_line_names_the_per_block_space():
+    from roofline.cli.search import parse_space
+
+    assert parse_space("uib-per-block").per_block_kernels and not parse_space("uib").per_block_kernels
+    assert len(parse_space("uib-per-block").decisions()) > len(parse_space("uib").decisions())

@@ -1,12 +1,13 @@
 """Latency-aware architecture search: ``search(space, score, strategy=...)`` runs a registered strategy.
 
 The package: ``strategies`` (the registry ``STRATEGIES``, ``@register_strategy(name)`` and the
-strategies: random, evolution, nsga2, nsga3, tinynets, autoslim), ``space`` (the spaces: ``UibSpace``,
+strategies: random, evolution, nsga2, nsga3, tinynets, autoslim, two_stage), ``space`` (the spaces: ``UibSpace``,
 MobileNetV4-style stages, and ``ScalingSpace``, width x depth x resolution of a zoo network),
 ``fasteval`` (``Evaluator``: many candidates' latency on many devices from per-block formulas, without
 building ONNX), ``objectives`` (``Reward``: MnasNet rewards over one or more devices, with a labelled
-accuracy proxy) and ``results`` (the results table on disk: ``append_results``, ``read_results``,
-``ResultsError``). ``search`` and ``pareto_front`` live here; the registry's and the table's names are
+accuracy proxy), ``results`` (the results table on disk: ``append_results``, ``read_results``,
+``ResultsError``) and ``distributed`` (``distributed_search``: trials in a shared Optuna database, over
+processes or machines). ``search`` and ``pareto_front`` live here; the registry's and the table's names are
 re-exported, so ``from roofline.search import register_strategy, read_results`` works.
 
 ``score`` maps a list of candidates to their scores (higher is better): an array, or a table with a
@@ -24,11 +25,12 @@ import numpy as np
 import pandas as pd
 
 from roofline.errors import InvalidParameterError, did_you_mean
+from roofline.search.distributed import distributed_search
 from roofline.search.results import RESULT_COLUMNS, ResultsError, append_results, parse_genes, read_results
 from roofline.search.strategies import STRATEGIES, register_strategy
 
 __all__ = ["search", "register_strategy", "STRATEGIES", "pareto_front", "parse_genes", "read_results",
-           "append_results", "ResultsError", "RESULT_COLUMNS"]  # fmt: skip
+           "append_results", "ResultsError", "RESULT_COLUMNS", "distributed_search"]  # fmt: skip
 
 
 class _Budget:
