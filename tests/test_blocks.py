@@ -32,6 +32,16 @@ VARIANTS = {
     "mqa": "mqa_h4_d16_c32_ls",
     "mqa-kv2": "mqa_h2_d16_k3_v2_c32",
     "mqa-q2": "mqa_h2_d8_v2_q2_c32_ls",
+    "maxpool": "maxpool_k3_s2",
+    "shuffle2": "shuffle2_c32",
+    "shuffle2-s2": "shuffle2_s2_c48",
+    "shuffle2-widen": "shuffle2_k5_c48",
+    "shuffle1": "shuffle1_g4_c32",
+    "shuffle1-s2": "shuffle1_s2_g2_c80_hs",
+    "shuffle1-dense": "shuffle1_s2_g4_c64_dense",
+    "ghost": "ghost_e3_c32",
+    "ghost-s2-se": "ghost_k5_s2_e3_c40_se0.25",
+    "ghost-odd": "ghost_k3_e1.5_c27_se0.25",
     "head-mnv4": "head_c64_f96_n10_bn",
     "head-v3": "head_f96_n10_hs",
     "head-v1": "head_n10",
@@ -54,16 +64,17 @@ def test_built_block_counts_like_its_formula_and_runs(variant):
 def test_block_layers_equal_the_counted_runtime_layers(variant, precision):
     # layer by layer, in order: MACs, weight bytes and activation bytes of the fused layers
     (block,) = decode(VARIANTS[variant])
-    for cin, hw in ((32, (16, 16)), (block.c or 24, (9, 7))):
+    second = block.c // 2 if block.type == "shuffle1" and block.s > 1 else block.c or 24  # s2: c_in < c
+    for cin, hw in ((32, (16, 16)), (second, (9, 7))):
         b = NetworkBuilder("block", (1, cin, *hw))
-        table = roofline.count(b.model(b.block(b.input, block)), fuse="runtime", weight_dtype=precision,
-                               activation_dtype=precision)  # fmt: skip
+        out = b.block(b.input, block)
+        table = roofline.count(b.model(out), fuse="runtime", weight_dtype=precision, activation_dtype=precision)
         layers, cout, out_hw = block_layers(block, cin, hw)
         size = PRECISION_BYTES[precision]
         got = [(lay.kind, lay.macs, lay.weights * size, (lay.reads + lay.writes) * size) for lay in layers]
         want = list(zip(table.kind, table.macs, table.weight_bytes, table.input_bytes + table.output_bytes))
         assert got == want, variant
-        assert "x".join(map(str, (1, cout, *out_hw))) == table.output_shapes.iloc[-1] or block.type == "head"
+        assert b.shapes[out] == (1, cout, *out_hw) or block.type == "head"  # (a channel shuffle ends in a view)
 
 
 def test_hand_computed_uib_extradw():
@@ -83,6 +94,16 @@ def test_hand_computed_mqa():
     assert macs == 65_536 + 2 * (4_608 + 8_192) + 65_536 + 65_536
 
 
+def test_hand_computed_shuffle2_and_ghost():
+    # shuffle2 c32 on 16x16 (256 px): the branch sees one half, 16 ch: 1x1 16*16*256 = 65,536, dw 3x3
+    # 16*9*256 = 36,864, 1x1 65,536; weights 256 + 144 + 256, BN 2 x 48
+    assert network_cost(decode("shuffle2_c32"), 16, in_channels=32) == (65_536 + 36_864 + 65_536, 656 + 96)
+    # ghost e3 c32 on 8x8 (64 px), m = 96: primary 1x1 32->48 = 98,304, cheap dw 3x3 48 = 27,648; then
+    # primary 1x1 96->16 = 98,304, cheap dw 3x3 16 = 9,216; identity shortcut
+    macs, _ = network_cost(decode("ghost_e3_c32"), 8, in_channels=32)
+    assert macs == 98_304 + 27_648 + 98_304 + 9_216
+
+
 @pytest.mark.parametrize(
     "spec,message",
     [
@@ -96,6 +117,10 @@ def test_hand_computed_mqa():
         ("conv_k3_c32_ls", r"conv blocks do not take the flag 'ls'"),
         ("ir_k3_e6_c32_se0.25_sei0.25", r"either se or sei"),
         ("conv_k3_c32_relu", r"unknown option.*token 'relu'"),
+        ("shuffle2_s2_c33", r"must be even.*token 'c33'"),
+        ("shuffle1_s2_c240", r"shuffle1 blocks need option\(s\) g"),
+        ("maxpool_k3", r"maxpool blocks need option\(s\) s"),
+        ("ghost_e3_c32_dense", r"ghost blocks do not take the flag 'dense'"),
         ("", r"non-empty string"),
     ],
 )
@@ -136,6 +161,13 @@ blocks = st.one_of(
               s=st.integers(1, 2), e=st.sampled_from([2.0, 4.0]), ls=st.booleans(), x=st.integers(1, 5)),
     st.builds(Block, type=st.just("mqa"), c=st.integers(1, 512), h=st.integers(1, 8), d=st.integers(8, 64),
               v=st.integers(1, 2), q=st.integers(1, 2), ls=st.booleans()),
+    st.builds(Block, type=st.just("maxpool"), k=st.sampled_from([1, 3, 5]), s=st.integers(1, 3)),
+    st.builds(Block, type=st.just("shuffle2"), c=st.integers(1, 512).map(lambda c: 2 * c), k=st.sampled_from([3, 5]),
+              s=st.integers(1, 2), x=st.integers(1, 8)),
+    st.builds(Block, type=st.just("shuffle1"), c=st.integers(1, 960), g=st.integers(1, 8), s=st.integers(1, 2),
+              dense=st.booleans(), act=st.sampled_from(sorted(ACTS))),
+    st.builds(Block, type=st.just("ghost"), c=st.integers(1, 512), k=st.sampled_from([3, 5]), s=st.integers(1, 2),
+              e=st.sampled_from([1.0, 2.3, 3.0, 6.0]), se=st.sampled_from([0.0, 0.25])),
     st.builds(Block, type=st.just("head"), c=st.integers(0, 960), f=st.integers(0, 1280), n=st.integers(1, 1000),
               bn=st.booleans(), act=st.sampled_from(sorted(ACTS))),
 )  # fmt: skip

@@ -42,4 +42,20 @@ def test_unknown_name_suggests():
 
 def test_list_models_filters():
     assert zoo.list_models("mnv4_*") == ["mnv4_conv_l", "mnv4_conv_m", "mnv4_conv_s", "mnv4_hybrid_l", "mnv4_hybrid_m"]
-    assert len(zoo.list_models()) == 15
+    assert len(zoo.list_models()) == 21
+    assert zoo.list_models("shufflenet_*") == ["shufflenet_v1_g3", "shufflenet_v2", "shufflenet_v2_050",
+                                               "shufflenet_v2_150", "shufflenet_v2_200"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name,params",
+    [  # torchvision shufflenet_v2_x0_5 ... x2_0 and timm ghostnet_100, counted with sum(p.numel())
+        ("shufflenet_v2_050", 1_366_792),
+        ("shufflenet_v2", 2_278_604),
+        ("shufflenet_v2_150", 3_503_624),
+        ("shufflenet_v2_200", 7_393_996),
+        ("ghostnet", 5_182_508),
+    ],
+)
+def test_parameters_equal_the_reference_implementations_to_the_unit(name, params):
+    assert zoo.get(name).analytical()[1] == params

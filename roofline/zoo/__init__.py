@@ -34,7 +34,9 @@ class ZooModel:
     width: float = 1.0
     params: str = ""  # published parameter count ("3.505 M"): its digits say its precision
     macs: str = ""  # published MAC count ("0.1 G")
-    top1: float | None = None  # ImageNet top-1 (%), MobileNetV4 paper Table 6
+    tolerance: float = 0.01  # relative; 0.02 where a paper counts FLOPs a little differently (ShuffleNet)
+    top1: float | None = None  # ImageNet top-1 (%), MobileNetV4 paper Table 6 (what the search's proxy fits)
+    paper_top1: float | None = None  # ImageNet top-1 (%) in the network's own paper (its own training recipe)
     source: str = ""
 
     @property
@@ -47,12 +49,13 @@ class ZooModel:
         return encode(widen(self.blocks, self.width))
 
     def reference(self, which: str) -> tuple[float, float]:
-        """(value, tolerance) of the published ``params`` or ``macs``: 1%, or half a unit of the last
-        printed digit where the reference is rounded more coarsely (the MobileNetV4 paper prints 0.1 G)."""
+        """(value, tolerance) of the published ``params`` or ``macs``: 1% (or the entry's ``tolerance``), or
+        half a unit of the last printed digit where the reference is rounded more coarsely (the MobileNetV4
+        paper prints 0.1 G)."""
         number, unit = getattr(self, which).split()
         scale = {"M": 1e6, "G": 1e9}[unit]
         value = float(number) * scale
-        return value, max(0.01 * value, 0.5 * 10.0 ** -len(number.partition(".")[2]) * scale)
+        return value, max(self.tolerance * value, 0.5 * 10.0 ** -len(number.partition(".")[2]) * scale)
 
     def analytical(self, resolution: int | None = None, width: float | None = None) -> tuple[int, int]:
         """(MACs, params) from the per-block formulas, without building anything."""

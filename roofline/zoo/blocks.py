@@ -2,30 +2,42 @@
 
 A network is a whitespace-separated list of blocks; a block is ``type_option_option...``:
 
-====== ===================================================== ==================================
-type   what                                                  options (default)
-====== ===================================================== ==================================
-conv   k x k conv + BN + act                                 k (3), s (1), c
-ds     depthwise-separable (MobileNetV1): dw k x k + pw      k (3), s (1), c
-ir     inverted bottleneck (MobileNetV2/V3, MnasNet,         k (3), s (1), e (1), c, se / sei
-       EfficientNet): 1x1 expand, dw k x k, [SE], 1x1
-fused  FusedIB: k x k conv to c_in*e, then 1x1 projection    k (3), s (1), e, c
-uib    Universal Inverted Bottleneck: [start dw a x a],      a (0), k (0), s (1), e, c
-       1x1 expand, [middle dw k x k], 1x1 project
-       (a0_k3 = IB, a3_k0 = ConvNext, a3_k5 = ExtraDW, a0_k0 = FFN)
-mqa    Mobile multi-query attention: h heads of key/value    h, d, k (3), v (1), q (1), c
-       dim d, keys/values down-sampled by a stride-v k x k
-       dw conv, queries by a stride-q one
-head   [1x1 conv c + BN + act], global pool,                 c (0), f (0), n (1000)
-       [1x1 conv f + act], classifier n
-====== ===================================================== ==================================
+======== ===================================================== ==================================
+type     what                                                  options (default)
+======== ===================================================== ==================================
+conv     k x k conv + BN + act                                 k (3), s (1), c
+ds       depthwise-separable (MobileNetV1): dw k x k + pw      k (3), s (1), c
+ir       inverted bottleneck (MobileNetV2/V3, MnasNet,         k (3), s (1), e (1), c, se / sei
+         EfficientNet): 1x1 expand, dw k x k, [SE], 1x1
+fused    FusedIB: k x k conv to c_in*e, then 1x1 projection    k (3), s (1), e, c
+uib      Universal Inverted Bottleneck: [start dw a x a],      a (0), k (0), s (1), e, c
+         1x1 expand, [middle dw k x k], 1x1 project
+         (a0_k3 = IB, a3_k0 = ConvNext, a3_k5 = ExtraDW, a0_k0 = FFN)
+mqa      Mobile multi-query attention: h heads of key/value    h, d, k (3), v (1), q (1), c
+         dim d, keys/values down-sampled by a stride-v k x k
+         dw conv, queries by a stride-q one
+head     [1x1 conv c + BN + act], global pool,                 c (0), f (0), n (1000)
+         [1x1 conv f + act], classifier n
+maxpool  k x k max pool, stride s (ShuffleNet stems)           k (3), s
+shuffle2 ShuffleNet V2 unit: split, 1x1, dw k x k, 1x1 on      k (3), s (1), c (even)
+         one half, concat, shuffle (both branches, dw +
+         1x1 | 1x1, dw, 1x1, read all if s > 1 or c_in != c)
+shuffle1 ShuffleNet V1 unit: 1x1 group conv to c/4, shuffle,   k (3), s (1), g, c
+         dw k x k, 1x1 group conv, + input; if s > 1:
+         concat with a 3x3 avg-pool of the input; act
+ghost    GhostNet bottleneck: ghost module to m = c_in*e,      k (3), s (1), e (1), c, se
+         [dw k x k if s > 1], [SE], ghost module to c (no
+         act), + input (or dw k x k + 1x1 if shape changes);
+         ghost module: 1x1 to ceil(m/2), dw 3x3, concat
+======== ===================================================== ==================================
 
-Every block also takes ``x`` (repeats; only the first repeat is strided) and the flags ``re`` (ReLU,
-default), ``r6`` (ReLU6), ``hs`` (hard-swish), ``sw`` (swish), ``ge`` (GELU); ``ls`` (layer scale,
-uib and mqa), ``noskip`` (no residual, ir/fused/uib) and ``bn`` (head: BatchNorm instead of a bias
-after the post-pool conv, as in MobileNetV4). ``se0.25`` is a MobileNetV3 squeeze-excite (width a
-quarter of the expanded channels rounded to 8, ReLU, hard-sigmoid gate); ``sei0.25`` the
-MnasNet/EfficientNet one (a quarter of the block's input channels, the block's activation, sigmoid).
+Every block also takes ``x`` (repeats; only the first repeat is strided) and the flags ``re`` (ReLU, default),
+``r6`` (ReLU6), ``hs`` (hard-swish), ``sw`` (swish), ``ge`` (GELU); ``ls`` (layer scale, uib and mqa),
+``noskip`` (no residual, ir/fused/uib), ``bn`` (head: BatchNorm instead of a bias after the post-pool conv,
+as in MobileNetV4) and ``dense`` (shuffle1: the first 1x1 conv ungrouped, as in ShuffleNet V1's first unit).
+``se0.25`` is a MobileNetV3 squeeze-excite (width a quarter of the expanded channels rounded to 8, ReLU,
+hard-sigmoid gate), or on a ghost block GhostNet's (the same, rounded to 4); ``sei0.25`` the MnasNet/EfficientNet
+one (a quarter of the block's input channels, the block's activation, sigmoid).
 
 Example, MobileNetV4-Conv-S: ``conv_k3_s2_c32 conv_k3_s2_c32 conv_k1_c32 ... uib_a5_k5_s2_e3_c96
 uib_a0_k3_e2_c96_x4 ... head_c960_f1280_n1000_bn``. ``decode`` is strict (an unknown or malformed
@@ -41,22 +53,13 @@ from typing import NamedTuple
 
 from roofline.errors import BlockSpecError, did_you_mean
 from roofline.ops.conv import conv_kind, same_output_size
+from roofline.zoo.blocks_shuffle import FAMILY_TYPES, family_layers, make_divisible
 
-__all__ = [
-    "Block",
-    "decode",
-    "encode",
-    "BlockSpecError",
-    "make_divisible",
-    "block_cost",
-    "block_layers",
-    "expanded",
-    "LayerCost",
-    "network_cost",
-]
+__all__ = ["Block", "decode", "encode", "BlockSpecError", "make_divisible", "block_cost", "block_layers", "expanded",
+           "LayerCost", "network_cost"]  # fmt: skip
 
 ACTS = {"re": "relu", "r6": "relu6", "hs": "hswish", "sw": "swish", "ge": "gelu"}
-_FLAGS = {"ls", "noskip", "bn"}
+_FLAGS = {"ls", "noskip", "bn", "dense"}
 # option letters each block type takes (besides x and the activation flags), and which are required
 _OPTIONS = {
     "conv": ({"k", "s", "c"}, {"c"}, set()),
@@ -66,16 +69,14 @@ _OPTIONS = {
     "uib": ({"a", "k", "s", "e", "c"}, {"c", "e"}, {"ls", "noskip"}),
     "mqa": ({"h", "d", "k", "v", "q", "c"}, {"h", "d", "c"}, {"ls"}),
     "head": ({"c", "f", "n"}, {"n"}, {"bn"}),
+    "maxpool": ({"k", "s"}, {"s"}, set()),
+    "shuffle2": ({"k", "s", "c"}, {"c"}, set()),
+    "shuffle1": ({"k", "s", "g", "c"}, {"c", "g"}, {"dense"}),
+    "ghost": ({"k", "s", "e", "c", "se"}, {"c"}, set()),
 }
-_DEFAULTS = {"k": 3, "s": 1, "e": 1.0, "a": 0, "v": 1, "q": 1, "c": 0, "f": 0, "n": 1000, "x": 1}
-_ORDER = ("a", "k", "s", "e", "h", "d", "v", "q", "c", "f", "n", "se", "sei")
+_DEFAULTS = {"k": 3, "s": 1, "e": 1.0, "a": 0, "v": 1, "q": 1, "c": 0, "f": 0, "n": 1000, "x": 1, "g": 1}
+_ORDER = ("a", "k", "s", "g", "e", "h", "d", "v", "q", "c", "f", "n", "se", "sei")
 _TOKEN = re.compile(r"^([a-z]+?)(\d+(?:\.\d+)?)$")
-
-
-def make_divisible(v: float, divisor: int = 8) -> int:
-    """Round channels to a multiple of ``divisor``, never dropping below 90% (the MobileNet rule)."""
-    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
-    return new + divisor if new < 0.9 * v else new
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,12 @@ class Block:
     n: int = 1000
     se: float = 0.0
     sei: float = 0.0
+    g: int = 1
     act: str = "re"
     ls: bool = False
     noskip: bool = False
     bn: bool = False
+    dense: bool = False
     x: int = 1
 
     @property
@@ -175,10 +178,12 @@ def _check(spec: str, index: int, text: str, b: Block) -> None:
     def bad(token, why):
         raise _fail(spec, index, text, token, why)
 
-    if b.x < 1 or b.s < 1 or b.v < 1 or b.q < 1:
+    if b.x < 1 or b.s < 1 or b.v < 1 or b.q < 1 or b.g < 1:
         bad(text, "repeats and strides must be >= 1")
-    if b.type in ("conv", "ds", "ir", "fused", "uib", "mqa") and b.c < 1:
+    if b.type in ("conv", "ds", "ir", "fused", "uib", "mqa", "shuffle2", "shuffle1", "ghost") and b.c < 1:
         bad(f"c{b.c}", "output channels must be >= 1")
+    if b.type == "shuffle2" and b.c % 2:
+        bad(f"c{b.c}", "a shuffle2 unit's output channels must be even (two halves)")
     if b.type == "uib":
         for name, kernel in (("a", b.a), ("k", b.k)):
             if kernel not in (0, 3, 5, 7):
@@ -203,7 +208,7 @@ def encode(blocks: list[Block]) -> str:
             value = getattr(b, key)
             if key in required or key == "k" or (b.type == "uib" and key == "a") or value != _DEFAULTS.get(key, 0.0):
                 parts.append(f"{key}{_num(value)}")
-        parts += [flag for flag in ("ls", "noskip", "bn") if getattr(b, flag)]
+        parts += [flag for flag in ("ls", "noskip", "bn", "dense") if getattr(b, flag)]
         if b.act != "re":
             parts.append(b.act)
         if b.x != 1:
@@ -244,8 +249,8 @@ def widen(blocks: list[Block], width: float) -> list[Block]:
     for b in blocks:
         if b.type == "head":
             out.append(replace(b, c=max(b.c, make_divisible(b.c * width)) if b.c else 0))
-        else:
-            out.append(replace(b, c=make_divisible(b.c * width)))
+        else:  # (a maxpool block has no channels of its own)
+            out.append(replace(b, c=make_divisible(b.c * width) if b.c else 0))
     return out
 
 
@@ -376,6 +381,8 @@ def _block_layers(b: Block, cin: int, hw: tuple[int, int]) -> tuple[list[LayerCo
             c = b.f
         move(c, b.n, macs=c * b.n, params=c * b.n + b.n, weights=c * b.n + b.n, kind="gemm")  # classifier
         return layers, b.n, (1, 1)
+    if b.type in FAMILY_TYPES:  # maxpool, shuffle2, shuffle1, ghost
+        return layers, *family_layers(b, cin, hw, conv, move, mid_channels)
     raise BlockSpecError(f"unknown block type {b.type!r}")
 
 

@@ -17,6 +17,7 @@ from roofline.errors import InvalidParameterError, ShapeError, check_choice, did
 from roofline.ir.checks import MAX_TENSOR_ELEMS
 from roofline.ops.conv import same_output_size, same_padding
 from roofline.zoo.blocks import decode, expand, mid_channels, se_channels, widen
+from roofline.zoo.blocks_shuffle import ghost_se_channels, shuffle1_widths
 
 __all__ = ["GraphBuilder", "NetworkBuilder", "build_network", "OPSET"]
 
@@ -272,6 +273,70 @@ class NetworkBuilder(GraphBuilder):
         if b.f:
             x = self.conv(x, b.f, bias=not b.bn, bn=b.bn, act=b.activation)
         return self.gemm(self.flatten(x), b.n, name="classifier")
+
+    def _maxpool(self, x, b):
+        return self.pool(x, "MaxPool", b.k, b.s, b.k // 2)
+
+    def _channel_shuffle(self, x: str, groups: int) -> str:
+        n, c, h, w = self.shapes[x]
+        y = self._transpose(self._reshape(x, (n, groups, c // groups, h, w)), [0, 2, 1, 3, 4])
+        return self._reshape(y, (n, c, h, w))
+
+    def _shuffle2(self, x, b):
+        n, cin, h, w = self.shapes[x]
+        half = b.c // 2
+        if b.s == 1 and cin == b.c:  # basic unit: split, one branch, concat, shuffle
+            name = self._name("split")
+            left, right = f"{name}_out0", f"{name}_out1"
+            self.nodes.append(helper.make_node("Split", [x, self.ints((half, half))], [left, right], name=name, axis=1))
+            self.shapes[left] = self.shapes[right] = (n, half, h, w)
+        else:  # down-sampling unit: both branches read the whole input
+            left = self.conv(x, cin, k=b.k, stride=b.s, groups=cin, act=None)
+            left, right = self.conv(left, half, act=b.activation), x
+        y = self.conv(right, half, act=b.activation)
+        y = self.conv(y, half, k=b.k, stride=b.s, groups=half, act=None)
+        y = self.conv(y, half, act=b.activation)
+        return self._channel_shuffle(self.node("Concat", [left, y], (n, b.c, *self.shapes[y][2:]), axis=1), 2)
+
+    def _shuffle1(self, x, b):
+        cin = self.shapes[x][1]
+        mid, out = shuffle1_widths(b, cin)
+        y = self.conv(x, mid, groups=1 if b.dense else b.g, act=b.activation)
+        if b.g > 1:
+            y = self._channel_shuffle(y, b.g)
+        y = self.conv(y, mid, k=b.k, stride=b.s, groups=mid, act=None)
+        y = self.conv(y, out, groups=b.g, act=None)
+        if out == cin and b.s == 1:
+            return self.act(self.add(x, y), b.activation)
+        shortcut = self.pool(x, "AveragePool", 3, b.s, 1)
+        y = self.act(y, b.activation)
+        return self.node("Concat", [shortcut, y], (self.shapes[y][0], b.c, *self.shapes[y][2:]), axis=1)
+
+    def _ghost_module(self, x: str, c: int, act: str | None) -> str:
+        init = -(-c // 2)
+        p = self.conv(x, init, act=act)
+        q = self.conv(p, init, k=3, groups=init, act=act)
+        shape = self.shapes[p]
+        y = self.node("Concat", [p, q], (shape[0], 2 * init, *shape[2:]), axis=1)
+        if 2 * init > c:
+            y = self.node("Slice", [y, self.ints([0]), self.ints([c]), self.ints([1])], (shape[0], c, *shape[2:]))
+        return y
+
+    def _ghost(self, x, b):
+        cin = self.shapes[x][1]
+        mid = mid_channels(b, cin)
+        y = self._ghost_module(x, mid, b.activation)
+        if b.s > 1:
+            y = self.conv(y, mid, k=b.k, stride=b.s, groups=mid, act=None)
+        if b.se:
+            g = self.global_pool(y)
+            g = self.conv(g, ghost_se_channels(mid, b.se), bias=True, bn=False, act="relu")
+            y = self.mul(y, self.conv(g, mid, bias=True, bn=False, act="hsigmoid"))
+        y = self._ghost_module(y, b.c, None)
+        if b.s == 1 and cin == b.c:
+            return self.add(x, y)
+        shortcut = self.conv(x, cin, k=b.k, stride=b.s, groups=cin, act=None)
+        return self.add(y, self.conv(shortcut, b.c, act=None))
 
     def ints(self, values) -> str:
         name = self._name("shape")
