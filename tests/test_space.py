@@ -7,8 +7,9 @@ import pytest
 
 import roofline
 from roofline.errors import InvalidParameterError
+from roofline.search.fasteval import Evaluator
 from roofline.search.space import ScalingSpace, Stage, UibSpace
-from roofline.zoo.blocks import decode, network_cost
+from roofline.zoo.blocks import Block, decode, encode, network_cost
 from roofline.zoo.builder import build_network
 
 
@@ -143,3 +144,52 @@ def test_the_accuracy_proxy_is_monotone_in_size_and_near_the_zoo():
     assert small < proxy_accuracy(spec(roofline.zoo.get("mobilenet_v2")), 224)
     errors = [abs(proxy_accuracy(spec(m), m.resolution) - m.top1) for m in zoo if m.top1]
     assert len(errors) >= 8 and np.median(errors) < 3.0  # a size proxy: points, not fractions of a point
+
+
+def test_mnas_space_is_mnasnets_factorised_space_around_mobilenet_v2():
+    from roofline import zoo
+    from roofline.search.space import MnasSpace
+
+    space = MnasSpace()
+    kinds = [n.split(".")[-1] for n, _ in space.decisions()]
+    assert kinds[:7] == ["op", "expansion", "kernel", "se", "skip", "width", "depth"] and len(kinds) == 7 * 7 + 1
+    assert space.size == 432**7  # per block 3 ops x 2 expansions x 2 kernels x 2 SE x 2 skips x 3 widths x 3 depths
+    mnv2 = MnasSpace.mobilenet_v2()
+    assert mnv2.candidate(mnv2.baseline_genes()).spec == encode(decode(zoo.get("mobilenet_v2").spec))
+    base = decode(space.candidate(space.baseline_genes()).spec)  # MnasNet's ReLU: the same shapes
+    assert [(b.type, b.c, b.k, b.s, b.e, b.x) for b in base] == [
+        (b.type, b.c, b.k, b.s, b.e, b.x) for b in decode(zoo.get("mobilenet_v2").spec)
+    ]
+    for cand in space.sample(3, seed=4) + [space.candidate(space.baseline_genes())]:
+        model = build_network(cand.spec, cand.resolution)  # candidates build and count as their formulas
+        counted = roofline.totals(roofline.count(model))
+        macs, params = network_cost(decode(cand.spec), cand.resolution)
+        assert counted["macs"] == macs and counted["params"] == params
+        ev = Evaluator(["pixel6_cpu", "pixel8_edgetpu"], precision="int8")  # and the fast evaluator prices them
+        t = roofline.predict(model, ["pixel6_cpu", "pixel8_edgetpu"], precision="int8").totals
+        np.testing.assert_allclose(ev.latency([cand])[0], np.where(t.relative, t.latency_mac_equiv, t.latency_ms),
+                                   rtol=1e-9)  # fmt: skip
+
+
+def test_mnas_space_decisions_map_to_blocks():
+    from roofline.search.space import MnasSpace
+
+    space = MnasSpace()
+    names = [n for n, _ in space.decisions()]
+    genes = list(space.baseline_genes())
+
+    def block(i, **changes):
+        g = list(genes)
+        for kind, option in changes.items():
+            g[names.index(f"s{i}.{kind}")] = space.decisions()[names.index(f"s{i}.{kind}")][1].index(option)
+        return [b for b in decode(space.candidate(g).spec) if b.type != "head"][1:]
+
+    assert block(3, op="conv", kernel=5)[3] == Block("conv", c=64, k=5, s=2, x=4)
+    assert block(3, se=0.25, skip="none", expansion=3.0)[3] == Block("ir", c=64, s=2, e=3.0, sei=0.25, noskip=True, x=4)
+    assert block(2, width=1.25, depth=4)[2] == Block("ir", c=40, s=2, e=6.0, x=4)
+    assert len(block(0, depth=0)) == 6 and len(block(6, depth=0)) == 6  # stride-1 blocks of one layer may vanish
+    assert block(1, depth=1, width=0.75)[1] == Block("ir", c=24, s=2, e=6.0)  # 18 channels round to 24
+    conv = genes[:]
+    conv[names.index("s3.op")] = 0
+    active = {names[i] for i in space.active(conv)}
+    assert {"s3.kernel", "s3.width"} <= active and not active & {"s3.se", "s3.skip", "s3.expansion"}

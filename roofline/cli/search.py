@@ -19,21 +19,24 @@ from roofline.search import STRATEGIES, ResultsError, append_results, pareto_fro
 from roofline.search.fasteval import Evaluator
 from roofline.search.fronts import FrontGap, estimate_fronts
 from roofline.search.objectives import Reward, load_accuracy
-from roofline.search.space import ScalingSpace, UibSpace
+from roofline.search.space import MnasSpace, ScalingSpace, UibSpace
 
 DEFAULT_TARGET_MODEL = "mnv4_conv_s"
 
 
 def parse_space(text: str):
     """``uib`` (MobileNetV4-style UIB space), ``uib-per-block`` (each block its own depthwise kernels, the
-    space of the two-stage search's fine stage) or ``scaling:<zoo network>`` (width/depth/resolution)."""
+    space of the two-stage search's fine stage), ``mnas`` (MnasNet's factorised hierarchical space around
+    MobileNetV2's seven blocks) or ``scaling:<zoo network>`` (width/depth/resolution)."""
+    if text == "mnas":
+        return MnasSpace()
     if text in ("uib", "uib-per-block"):
         return UibSpace(per_block_kernels=text == "uib-per-block")
     if text.startswith("scaling:"):
         zoo.get(text.split(":", 1)[1])  # a clear error for unknown names
         return ScalingSpace(text.split(":", 1)[1])
     raise InvalidParameterError(
-        f"unknown space {text!r}; known: uib, uib-per-block, scaling:<zoo network> (e.g. scaling:mobilenet_v2)"
+        f"unknown space {text!r}; known: uib, uib-per-block, mnas, scaling:<zoo network> (e.g. scaling:mobilenet_v2)"
     )
 
 
@@ -116,7 +119,7 @@ def cmd_search(args) -> int:
     known = _known(out, meta, args.resume, space, reward)
     atomic_write(out / "search.json", json.dumps(meta, indent=2))
     known_genes = set() if known is None else {parse_genes(g) for g in known["genes"]}
-    options = {"device": args.slim_device or ev.columns[0]} if args.strategy == "autoslim" else {}
+    options = {"device": args.slim_device or ev.columns[0]} if args.strategy in ("autoslim", "netadapt") else {}
     results = out / "results.csv"
     columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     with Progress(*columns, console=console, transient=True) as progress:
@@ -239,8 +242,8 @@ def add_commands(sub) -> None:
     s.add_argument(
         "--space",
         default="uib",
-        help="uib (default), uib-per-block (kernels per block: --strategy two_stage) or "
-        "scaling:<zoo network>, e.g. scaling:mobilenet_v2",
+        help="uib (default), uib-per-block (kernels per block: --strategy two_stage), mnas (MnasNet's "
+        "space) or scaling:<zoo network>, e.g. scaling:mobilenet_v2",
     )
     s.add_argument("--device", action="append", metavar="NAME",
                    help="device name or spec .yaml; repeatable (default "
@@ -270,7 +273,7 @@ def add_commands(sub) -> None:
     s.add_argument(
         "--precision", choices=sorted(PRECISION_BYTES), default="int8", help="weights and activations (default int8)"
     )
-    s.add_argument("--slim-device", help="autoslim: the device whose target slimming meets (default: the first)")
+    s.add_argument("--slim-device", help="autoslim, netadapt: the device whose target they meet (default: the first)")
     s.add_argument("--out-dir", default="roofline-search", help="where results go (default ./roofline-search)")
     s.add_argument("--resume", action="store_true", help="continue the search whose results.csv is in --out-dir")
     s.add_argument("--storage", metavar="URL",

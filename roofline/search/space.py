@@ -32,7 +32,7 @@ from roofline import zoo
 from roofline.errors import InvalidParameterError
 from roofline.zoo.blocks import Block, decode, encode, make_divisible
 
-__all__ = ["Stage", "UibSpace", "ScalingSpace", "Candidate", "scale"]
+__all__ = ["Stage", "UibSpace", "ScalingSpace", "MnasSpace", "MNV2_BLOCKS", "Candidate", "scale"]
 
 
 @dataclass(frozen=True)
@@ -186,6 +186,85 @@ class ScalingSpace(_Space):
     def candidate(self, genes) -> Candidate:
         w, d, r = (options[g] for g, (_, options) in zip(self._check(genes), self.decisions()))
         return Candidate(tuple(genes), encode(scale(decode(zoo.get(self.model).spec), w, d)), int(r))
+
+
+# MobileNetV2's seven blocks (stages) between stem and head: (output channels, layers, stride), as in MnasNet
+MNV2_BLOCKS = ((16, 1, 1), (24, 2, 2), (32, 3, 2), (64, 4, 2), (96, 3, 1), (160, 3, 2), (320, 1, 1))
+
+
+@dataclass(frozen=True)
+class MnasSpace(_Space):
+    """MnasNet's factorised hierarchical space (Tan et al. 2019, Sec. 4.1) around MobileNetV2's seven blocks.
+
+    Per block ``s{i}``: ``op`` (``conv``: a regular k x k conv; ``ds``: depthwise separable, dw k x k and a
+    linear 1x1 as MnasNet's SepConv, spelled ``ir_e1``; ``mbconv``: mobile inverted bottleneck),
+    ``expansion`` (3 or 6; only mbconv), ``kernel`` (3, 5), ``se`` (0 or 0.25 of the block's input channels,
+    MnasNet's squeeze-excite; not on conv), ``skip`` (``identity``: a residual wherever stride 1 and equal
+    channels allow, as every block of the language has; ``none``; not on conv, which has none), ``width``
+    (filters, times MobileNetV2's, rounded to 8) and ``depth`` (layers, MobileNetV2's -1/0/+1; a stride-1
+    block may vanish, a strided one keeps one layer); then the resolution. MnasNet's pooling skip op is
+    not expressible in the block language and is left out. ``baseline_genes()`` is MobileNetV2 (with
+    ``act="r6"`` and ``MnasSpace.mobilenet_v2()`` exactly the zoo's spec)."""
+
+    blocks: tuple[tuple[int, int, int], ...] = MNV2_BLOCKS
+    ops: tuple[str, ...] = ("conv", "ds", "mbconv")
+    expansions: tuple[float, ...] = (3.0, 6.0)
+    kernels: tuple[int, ...] = (3, 5)
+    se_ratios: tuple[float, ...] = (0.0, 0.25)
+    skips: tuple[str, ...] = ("identity", "none")
+    widths: tuple[float, ...] = (0.75, 1.0, 1.25)
+    depth_deltas: tuple[int, ...] = (-1, 0, 1)
+    resolutions: tuple[int, ...] = (224,)
+    stem: str = "conv_k3_s2_c32"
+    head: str = "head_c1280_n1000"
+    act: str = "re"  # MnasNet's ReLU ("r6": MobileNetV2's ReLU6)
+
+    @classmethod
+    def mobilenet_v2(cls, **changes) -> MnasSpace:
+        """The space with MobileNetV2's stem, head and ReLU6: ``baseline_genes()`` is then the zoo's MobileNetV2."""
+        return cls(**{"stem": "conv_k3_s2_c32_r6", "head": "head_c1280_n1000_r6", "act": "r6", **changes})
+
+    def decisions(self) -> list[tuple[str, tuple]]:
+        out = []
+        for i, (_, n, _) in enumerate(self.blocks):
+            out += [(f"s{i}.op", self.ops), (f"s{i}.expansion", self.expansions), (f"s{i}.kernel", self.kernels),
+                    (f"s{i}.se", self.se_ratios), (f"s{i}.skip", self.skips), (f"s{i}.width", self.widths),
+                    (f"s{i}.depth", tuple(n + d for d in self.depth_deltas))]  # fmt: skip
+        return [*out, ("resolution", self.resolutions)]
+
+    def baseline_genes(self) -> tuple[int, ...]:
+        """MobileNetV2's genome: a ds first block, then MBConv6 3x3, no SE, identity skips, widths and depths x 1."""
+        want = {"op": None, "expansion": 6.0, "kernel": 3, "se": 0.0, "skip": "identity", "width": 1.0}
+        genes = []
+        for name, options in self.decisions():
+            kind = name.split(".")[-1]
+            if kind == "op":
+                genes.append(options.index("ds" if name == "s0.op" else "mbconv"))
+            elif kind == "depth":
+                genes.append(options.index(self.blocks[int(name[1:].split(".")[0])][1]))
+            elif kind == "resolution":
+                genes.append(options.index(224) if 224 in options else len(options) - 1)
+            else:
+                genes.append(options.index(want[kind]))
+        return tuple(genes)
+
+    def candidate(self, genes) -> Candidate:
+        genes = self._check(genes)
+        chosen = iter(options[g] for g, (_, options) in zip(genes, self.decisions()))
+        blocks = decode(self.stem)
+        for c, _, stride in self.blocks:
+            op, e, k, se, skip, width, depth = (next(chosen) for _ in range(7))
+            depth = max(depth, 1 if stride > 1 else 0)  # a strided block keeps a layer: the sizes stay MobileNetV2's
+            if depth == 0:
+                continue
+            c = make_divisible(c * width)
+            if op == "conv":  # no squeeze-excite, no residual in a plain conv block
+                blocks.append(Block("conv", c=c, k=k, s=stride, act=self.act, x=depth))
+            else:
+                blocks.append(Block("ir", c=c, k=k, s=stride, e=e if op == "mbconv" else 1.0, sei=se, act=self.act,
+                                    noskip=skip == "none", x=depth))  # fmt: skip
+        blocks += decode(self.head)
+        return Candidate(genes, encode(blocks), int(next(chosen)))
 
 
 @lru_cache(maxsize=4096)

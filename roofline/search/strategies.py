@@ -17,6 +17,8 @@ choice from ``rng``, and may return the genes of the network it picks (else the 
 - ``autoslim``: AutoSlim's greedy slimming (Yu & Huang 2019): from the widest network, step the
   channel decision whose slimming costs the least accuracy (by default per latency saved), until a
   device's latency target is met;
+- ``netadapt`` (registered by ``roofline.search.netadapt``): NetAdapt (Yang et al. 2018), channel
+  decisions cut step by step to a device's latency target, the most accurate proposal kept each step;
 - ``two_stage``: MobileNetV4's two-stage search (Qin et al. 2024, Sec. 6.1): a coarse stage over
   every decision but the blocks' depthwise kernels, held (default: start 3x3, middle none; the paper's
   IB with a 3x3, start none and middle 3x3, is ``fixed=PAPER_COARSE_KERNELS``), then a fine stage over
