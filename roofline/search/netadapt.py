@@ -18,21 +18,11 @@ the target (or the smallest reached).
 from __future__ import annotations
 
 from roofline.errors import InvalidParameterError
-from roofline.search.strategies import register_strategy
+from roofline.search.strategies import device_column, register_strategy
 
 __all__ = ["CHANNEL_KINDS", "netadapt"]
 
 CHANNEL_KINDS = ("width", "expansion")  # decisions NetAdapt shrinks (ordered options, narrow first)
-
-
-def _device_column(score, device) -> tuple[int, list[str]]:
-    columns = getattr(score, "latency_columns", None)
-    if not columns:
-        raise InvalidParameterError("netadapt needs a score with latency columns (Reward or FrontGap)")
-    j = device if isinstance(device, int) else next((k for k, c in enumerate(columns) if c.endswith(f":{device}")), -1)
-    if not 0 <= j < len(columns):
-        raise InvalidParameterError(f"device {device!r} is not among the score's latency columns {columns}")
-    return j, columns
 
 
 @register_strategy("netadapt")
@@ -49,7 +39,7 @@ def netadapt(space, evaluate, rng, device: int | str = 0, target: float | None =
         raise InvalidParameterError(f"need 0 < step <= 1, 0 < decay <= 1 and 0 < fraction < 1, got {step}, {decay}, "
                                     f"{fraction}")  # fmt: skip
     score = evaluate.score
-    j, columns = _device_column(score, device)
+    j, columns = device_column(score, device, "netadapt")
     column = columns[j]
     decisions = space.decisions()
     channels = [i for i, (name, _) in enumerate(decisions) if name.split(".")[-1] in CHANNEL_KINDS]

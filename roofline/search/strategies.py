@@ -219,6 +219,17 @@ def _macs(spec: str, resolution: int) -> float:
     return float(network_cost(spec, int(resolution))[0])
 
 
+def device_column(score, device: int | str, strategy: str) -> tuple[int, list[str]]:
+    """The index of ``device`` (an index or a device name) among the score's latency columns, and the columns."""
+    columns = getattr(score, "latency_columns", None)
+    if not columns:
+        raise InvalidParameterError(f"{strategy} needs a score with latency columns (Reward or FrontGap)")
+    j = device if isinstance(device, int) else next((k for k, c in enumerate(columns) if c.endswith(f":{device}")), -1)
+    if not 0 <= j < len(columns):
+        raise InvalidParameterError(f"device {device!r} is not among the score's latency columns {columns}")
+    return j, columns
+
+
 @register_strategy("autoslim")
 def _autoslim(space, evaluate, rng, device: int | str = 0, start=None, criterion: str = "drop_per_latency"):
     """Greedy slimming on ``device`` (index or name among the score's latency columns) to its target:
@@ -228,12 +239,7 @@ def _autoslim(space, evaluate, rng, device: int | str = 0, start=None, criterion
     (``criterion="drop_per_latency"``) or, as in the paper, the least accuracy (``"drop"``)."""
     check_choice(criterion, ("drop_per_latency", "drop"), "criterion")
     score = evaluate.score
-    columns = getattr(score, "latency_columns", None)
-    if not columns:
-        raise InvalidParameterError("autoslim needs a Reward score (latency columns and targets)")
-    j = device if isinstance(device, int) else next((k for k, c in enumerate(columns) if c.endswith(f":{device}")), -1)
-    if not 0 <= j < len(columns):
-        raise InvalidParameterError(f"device {device!r} is not among the score's devices {score.evaluator.columns}")
+    j, columns = device_column(score, device, "autoslim")
     target = float(score.targets[j])
     decisions = space.decisions()
     channels = [i for i, (name, _) in enumerate(decisions) if name.split(".")[-1] in ("width", "expansion")]
