@@ -17,11 +17,9 @@ from roofline.errors import InvalidParameterError
 from roofline.files import atomic_write, read_json
 from roofline.search import STRATEGIES, ResultsError, append_results, pareto_front, parse_genes, read_results, search
 from roofline.search.fasteval import Evaluator
-from roofline.search.fronts import FrontGap, estimate_fronts
+from roofline.search.fronts import DEFAULT_TARGET_MODEL, FrontGap, default_targets, estimate_fronts
 from roofline.search.objectives import Reward, load_accuracy
 from roofline.search.space import MnasSpace, ScalingSpace, UibSpace
-
-DEFAULT_TARGET_MODEL = "mnv4_conv_s"
 
 
 def parse_space(text: str):
@@ -55,8 +53,7 @@ def resolve_targets(ev: Evaluator, target_ms, target_like: str | None) -> np.nda
                 "use --target-like MODEL (the latency of a zoo network on each device)"
             )
         return np.broadcast_to(np.asarray(target_ms, float), (len(ev.columns),)).copy()
-    model = zoo.get(target_like or DEFAULT_TARGET_MODEL)
-    return ev.latency([model.network_spec], resolution=model.resolution)[0]
+    return default_targets(ev, target_like or DEFAULT_TARGET_MODEL)
 
 
 def _meta(args, reward) -> dict:

@@ -109,8 +109,7 @@ def search(space, score, strategy: str = "random", budget: int = 100, seed: int 
 
 def pareto_front(df: pd.DataFrame, accuracy: str = "accuracy", latency: str | None = None) -> pd.DataFrame:
     """Rows not dominated in (higher ``accuracy``, lower ``latency``), by increasing latency."""
+    from roofline.search.fronts import front_index  # (fronts imports this package's modules)
+
     latency = latency or next(c for c in df.columns if c.startswith("latency"))
-    ordered = df.sort_values([latency, accuracy], ascending=[True, False])
-    best = np.maximum.accumulate(ordered[accuracy].to_numpy())
-    keep = np.r_[True, ordered[accuracy].to_numpy()[1:] > best[:-1]]
-    return ordered[keep]
+    return df.iloc[front_index(df[latency].to_numpy(float), df[accuracy].to_numpy(float))]

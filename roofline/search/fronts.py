@@ -31,7 +31,15 @@ from roofline import zoo
 from roofline.errors import InvalidParameterError
 from roofline.search.objectives import PROXY_SOURCE, proxy_accuracy
 
-__all__ = ["Fronts", "estimate_fronts", "front_gaps", "FrontGap", "DEFAULT_TARGET_MODEL"]
+__all__ = [
+    "Fronts",
+    "estimate_fronts",
+    "front_gaps",
+    "front_index",
+    "FrontGap",
+    "default_targets",
+    "DEFAULT_TARGET_MODEL",
+]
 
 DEFAULT_TARGET_MODEL = "mnv4_conv_s"
 
@@ -66,7 +74,7 @@ class Fronts:
                                                     self.accuracy)], ignore_index=True)  # fmt: skip
 
 
-def _front_index(latency: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
+def front_index(latency: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
     """Indices of the non-dominated points (lower latency, higher accuracy), by increasing latency."""
     order = np.lexsort((-accuracy, latency))  # by latency, the more accurate first among equals
     acc = accuracy[order]
@@ -75,7 +83,7 @@ def _front_index(latency: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
 
 
 def _front(latency: np.ndarray, accuracy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    i = _front_index(latency, accuracy)
+    i = front_index(latency, accuracy)
     return latency[i], accuracy[i]
 
 
@@ -116,7 +124,7 @@ def estimate_fronts(space, evaluator, accuracy=None, sample: int = 20000, seed: 
         seen.update((g, len(seen) + i) for i, g in enumerate(genes))
         acc = np.r_[acc, np.array([acc_fn(c.spec, c.resolution) for c in cands], dtype=float)]
         lat = np.vstack([lat, evaluator.latency(cands)])
-        on_front = sorted(set().union(*(_front_index(lat[:, j], acc) for j in range(lat.shape[1]))))
+        on_front = sorted(set().union(*(front_index(lat[:, j], acc) for j in range(lat.shape[1]))))
         if rounds >= refine:
             break
         rounds += 1
