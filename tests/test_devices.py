@@ -236,7 +236,10 @@ def test_the_shipped_table6_fits_are_what_their_generator_fits():
         for field, value in entry.items():
             expected = value if value is None else pytest.approx(value, rel=1e-3, abs=1e-9)
             assert again.calibration[kind][field] == expected, (kind, field)
-    assert shipped.fit["cv"]["within_10pct"] == pytest.approx(again.fit["cv"]["within_10pct"])
+    cv, cv_again = shipped.fit["cv"], again.fit["cv"]
+    assert cv["median_abs_error"] == pytest.approx(cv_again["median_abs_error"], rel=1e-2)
+    # one network's held-out error sits at 10.00%: a solver's last digit may move it across (one network, 1/11)
+    assert abs(cv["within_10pct"] - cv_again["within_10pct"]) <= 1 / shipped.fit["rows"] + 1e-9
     assert roofline.predict("mobilenet_v2", shipped).totals["latency_ms"].iloc[0] == pytest.approx(5.0, rel=0.2)
 
 
