@@ -3,8 +3,9 @@
 The package: ``models.yaml`` (each network's block spec, native resolution, width, the published
 parameter and MAC counts the tests hold each build to, top-1 accuracy and sources), ``blocks`` (the
 block-spec language, ``decode``/``encode``, strict with ``BlockSpecError``, and the analytical per-block
-MACs, parameters and bytes the search evaluates without building anything) and ``builder`` (the ONNX
-builder that turns a spec into a network whose counts equal those formulas).
+MACs, parameters and bytes the search evaluates without building anything), ``builder`` (the ONNX
+builder that turns a spec into a network whose counts equal those formulas) and ``guidelines``
+(ShuffleNet V2's guideline micro-benchmarks and the speeds its paper reports).
 """
 
 from __future__ import annotations
