@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import warnings
 
 import numpy as np
@@ -79,8 +80,41 @@ def test_tinynets_scaling_reaches_the_best_scaling():
     for seed in range(3):
         df = search(space, reward, strategy="tinynets", budget=48, seed=seed)
         assert len(df) == 48 and df.attrs["best"]["score"] >= best * (1 - 0.005)  # measured: the optimum
-    with pytest.raises(InvalidParameterError, match="needs a 'width' decision"):
-        search(medium_space(), reward, strategy="tinynets", budget=10)
+
+    class NoWidths(ScalingSpace):
+        def decisions(self):
+            return [("depth", self.depths), ("resolution", self.resolutions)]
+
+    with pytest.raises(InvalidParameterError, match="tinynets needs width, depth and resolution"):
+        search(NoWidths("mobilenet_v2"), reward, strategy="tinynets", budget=10)
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_every_strategy_runs_on_the_mnas_space(strategy):
+    space, ev = MnasSpace(), Evaluator([LOW, HIGH], precision="int8")
+    reward = Reward(ev, 0.8 * ev.latency([space.candidate(space.baseline_genes())])[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NSGA-III is marked experimental by Optuna
+        df = search(space, reward, strategy=strategy, budget=24, seed=0)
+    assert 0 < len(df) <= 24 and df.genes.is_unique
+    assert list(df.spec) == [space.candidate(g).spec for g in df.genes]
+    assert np.isfinite(df.attrs["best"]["score"])
+
+
+def test_tinynets_scales_the_start_network_of_a_factorised_space():
+    """In MnasSpace its axes are the per-block widths and depths, tied, around MobileNetV2: every sampled
+    candidate is a scaling of MobileNetV2 (its ops, kernels, SE and skips), the local refinement aside."""
+    space, ev = MnasSpace(), Evaluator([LOW], precision="int8")
+    start = space.baseline_genes()
+    reward = Reward(ev, 0.7 * ev.latency([space.candidate(start)])[0])
+    df = search(space, reward, strategy="tinynets", budget=40, seed=0, samples=0.5)
+    names = [n for n, _ in space.decisions()]
+    scaled = [i for i, n in enumerate(names) if n.split(".")[-1] in ("width", "depth") or n == "resolution"]
+    held = [all(g[i] == start[i] for i in range(len(names)) if i not in scaled) for g in df.genes]
+    sampled = list(df.genes[: held.index(False) if False in held else len(held)])  # until the refinement
+    assert len({tuple(g[i] for i in scaled) for g in sampled}) >= 10  # scalings, not one network
+    widths = [i for i in scaled if names[i].endswith("width")]
+    assert all(len({g[i] for i in widths}) == 1 for g in sampled)  # tied: one width multiplier per network
 
 
 def channel_problem(device, quantile, fused):
@@ -322,6 +356,27 @@ def test_unknown_strategy_and_bad_targets_are_named():
         search(UibSpace(), lambda c: np.zeros(len(c)), strategy="evolve")
     with pytest.raises(InvalidParameterError, match="targets must be > 0"):
         Reward(Evaluator([LOW]), 0.0)
+
+
+def test_cli_mnasnet_search_then_netadapt_from_its_pick(tmp_path, capsys):
+    """MobileNetV3's pipeline on the command line: a MnasNet search, then NetAdapt --start from its pick."""
+    from roofline.cli import main
+
+    common = ["search", "--space", "mnas", "--device", "pixel6_cpu_fitted"]
+    assert main([*common, "--budget", "60", "--target-like", "mobilenet_v2", "--out-dir", str(tmp_path / "a")]) == 0
+    first = pd.read_csv(tmp_path / "a" / "results.csv")
+    pick = first.loc[first.score.idxmax()]
+    target = 0.95 * pick["latency_ms:pixel6_cpu_fitted"]
+    assert main([*common, "--strategy", "netadapt", "--start", str(tmp_path / "a"), "--target-ms", str(target),
+                 "--out-dir", str(tmp_path / "b")]) == 0  # fmt: skip
+    adapted = pd.read_csv(tmp_path / "b" / "results.csv")
+    assert adapted.genes.iloc[0] == pick.genes, "NetAdapt starts from the search's pick"
+    assert adapted["latency_ms:pixel6_cpu_fitted"].min() <= target
+    assert json.loads((tmp_path / "b" / "search.json").read_text())["start"] == pick.genes
+    for strategy, where, message in (("evolution", "a", "--start is for"), ("netadapt", "nowhere", "no results.csv")):
+        argv = [*common, "--strategy", strategy, "--start", str(tmp_path / where), "--out-dir", str(tmp_path / "c")]
+        assert main(argv) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_cli_search_writes_every_output_and_resumes(tmp_path, capsys):

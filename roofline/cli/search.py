@@ -113,10 +113,13 @@ def cmd_search(args) -> int:
     meta = _meta(args, reward)
     if args.storage or args.workers:
         return _distributed(args, space, reward, out, meta, console)
+    options = {"device": args.slim_device or ev.columns[0]} if args.strategy in ("autoslim", "netadapt") else {}
+    if args.start:
+        options["start"] = _start(args, space)
+        meta["start"] = " ".join(map(str, options["start"]))  # a resumed run starts from the same network
     known = _known(out, meta, args.resume, space, reward)
     atomic_write(out / "search.json", json.dumps(meta, indent=2))
     known_genes = set() if known is None else {parse_genes(g) for g in known["genes"]}
-    options = {"device": args.slim_device or ev.columns[0]} if args.strategy in ("autoslim", "netadapt") else {}
     results = out / "results.csv"
     columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     with Progress(*columns, console=console, transient=True) as progress:
@@ -133,6 +136,19 @@ def cmd_search(args) -> int:
             return 130
     write_outputs(df, reward, out, console)
     return 0
+
+
+def _start(args, space) -> tuple[int, ...]:
+    """``--start DIR``: the highest-score candidate of the search whose results.csv is in DIR."""
+    if args.strategy not in ("autoslim", "netadapt"):
+        raise InvalidParameterError(f"--start is for --strategy netadapt or autoslim, not {args.strategy!r}")
+    path = Path(args.start) / "results.csv"
+    if not path.is_file():
+        raise InvalidParameterError(f"--start {args.start}: no results.csv there (give an earlier search's --out-dir)")
+    earlier = read_results(path, space)
+    if earlier.empty:
+        raise InvalidParameterError(f"--start {args.start}: {path} holds no candidate")
+    return parse_genes(earlier.loc[pd.to_numeric(earlier["score"]).idxmax(), "genes"])
 
 
 def _distributed(args, space, reward, out: Path, meta: dict, console) -> int:
@@ -271,6 +287,9 @@ def add_commands(sub) -> None:
         "--precision", choices=sorted(PRECISION_BYTES), default="int8", help="weights and activations (default int8)"
     )
     s.add_argument("--slim-device", help="autoslim, netadapt: the device whose target they meet (default: the first)")
+    s.add_argument("--start", metavar="DIR",
+                   help="netadapt, autoslim: start from the best candidate of an earlier search (DIR: its "
+                        "--out-dir, same --space), e.g. a MnasNet search's pick (default: the space's)")  # fmt: skip
     s.add_argument("--out-dir", default="roofline-search", help="where results go (default ./roofline-search)")
     s.add_argument("--resume", action="store_true", help="continue the search whose results.csv is in --out-dir")
     s.add_argument("--storage", metavar="URL",

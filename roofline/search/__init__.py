@@ -1,7 +1,8 @@
 """Latency-aware architecture search: ``search(space, score, strategy=...)`` runs a registered strategy.
 
 The package: ``strategies`` (the registry ``STRATEGIES``, ``@register_strategy(name)`` and the
-strategies: random, evolution, nsga2, nsga3, tinynets, autoslim, two_stage; ``netadapt`` registers NetAdapt), ``space``
+strategies: random, evolution, nsga2, nsga3, autoslim, two_stage; ``netadapt`` and ``tinynets`` register theirs),
+``space``
 (the spaces: ``UibSpace``, MobileNetV4-style stages, ``ScalingSpace``, width x depth x resolution of a zoo network,
 and ``MnasSpace``, MnasNet's factorised hierarchical space),
 ``fasteval`` (``Evaluator``: many candidates' latency on many devices from per-block formulas, without
@@ -27,6 +28,7 @@ import pandas as pd
 
 from roofline.errors import InvalidParameterError, did_you_mean
 from roofline.search import netadapt as _netadapt  # noqa: F401  (registers the "netadapt" strategy)
+from roofline.search import tinynets as _tinynets  # noqa: F401  (registers the "tinynets" strategy)
 from roofline.search.distributed import distributed_search
 from roofline.search.results import RESULT_COLUMNS, ResultsError, append_results, parse_genes, read_results
 from roofline.search.strategies import STRATEGIES, register_strategy

@@ -10,10 +10,10 @@ choice from ``rng``, and may return the genes of the network it picks (else the 
 - ``evolution``: regularised evolution (Real et al. 2019: tournament selection, one-gene mutation,
   the oldest member dies);
 - ``nsga2`` / ``nsga3``: Optuna's NSGA-II / NSGA-III samplers on the score's objectives;
-- ``tinynets``: TinyNets' "Model Rubik's Cube" (Han et al. 2020) on a scaling space: sample,
-  keep the accuracy-vs-MACs frontier, fit Gaussian processes of resolution and depth against the
-  MAC ratio (scikit-learn), take width from the MAC ratio, evaluate the predictions, then refine
-  them locally (the neighbours of the best so far);
+- ``tinynets`` (registered by ``roofline.search.tinynets``): TinyNets' "Model Rubik's Cube" (Han et
+  al. 2020): scalings of one network sampled, Gaussian processes of resolution and depth fitted to the
+  accuracy-vs-MACs frontier, width from the MAC ratio, then a local refinement; on a scaling space's
+  multipliers or a factorised space's per-stage widths and depths, tied;
 - ``autoslim``: AutoSlim's greedy slimming (Yu & Huang 2019): from the widest network, step the
   channel decision whose slimming costs the least accuracy (by default per latency saved), until a
   device's latency target is met;
@@ -38,7 +38,6 @@ from collections.abc import Callable
 import numpy as np
 
 from roofline.errors import InvalidParameterError, check_choice, require
-from roofline.zoo.blocks import network_cost
 
 __all__ = ["STRATEGIES", "register_strategy", "COARSE_KERNELS", "PAPER_COARSE_KERNELS"]
 
@@ -137,52 +136,6 @@ def _nsga3(space, evaluate, rng, population: int = 24) -> None:
     _nsga(space, evaluate, rng, "nsga3", population)
 
 
-def _decision_index(space, name: str) -> int:
-    names = [n for n, _ in space.decisions()]
-    if name not in names:
-        raise InvalidParameterError(f"this strategy needs a {name!r} decision; the space has {names}")
-    return names.index(name)
-
-
-@register_strategy("tinynets")
-def _tinynets(space, evaluate, rng, samples: float = 0.5, ratios: int = 8) -> None:
-    """Sample ``samples`` of the budget; GP-fit resolution and depth of the accuracy-vs-MACs frontier
-    against log MAC ratio; evaluate the snapped predictions (width from MACs ~ d w^2 r^2) over
-    ``ratios`` MAC ratios, then climb: the unevaluated neighbours of the best so far, while budget remains."""
-    gaussian_process = require("sklearn.gaussian_process", "strategy 'tinynets'")
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
-
-    decisions = space.decisions()
-    _, idp, ir = (_decision_index(space, n) for n in ("width", "depth", "resolution"))  # all three needed
-    base = (1.0, 1.0, float(getattr(space, "base_resolution", max(decisions[ir][1]))))
-    base_cand = space.candidate(_nearest(space, base))
-    base_macs = _macs(base_cand.spec, base_cand.resolution)
-    sizes = _sizes(space)
-    evaluate([_random_genes(rng, sizes) for _ in range(max(2, int(evaluate.left * samples)))])
-    seen = list(evaluate.seen)
-    ratio = np.array([_macs(evaluate.seen[g]["spec"], evaluate.seen[g]["resolution"]) / base_macs for g in seen])
-    acc = np.array([evaluate.metric(g, "accuracy") for g in seen])
-    order = np.argsort(ratio)
-    front = order[np.r_[True, acc[order][1:] > np.maximum.accumulate(acc[order])[:-1]]]  # the frontier
-    x = np.log(ratio[front])[:, None]
-    kernel = ConstantKernel() * RBF(length_scale=1.0) + WhiteKernel(1e-3)
-    fits = {}
-    for name, i, scale in (("resolution", ir, base[2]), ("depth", idp, 1.0)):
-        values = np.array([decisions[i][1][seen[j][i]] for j in front], dtype=float) / scale
-        gp = gaussian_process.GaussianProcessRegressor(kernel, normalize_y=True, random_state=int(rng.integers(2**31)))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # few frontier points: bounds are often hit
-            fits[name] = gp.fit(x, values)
-    grid = np.linspace(x.min(), x.max(), ratios)
-    r = fits["resolution"].predict(grid[:, None])
-    d = np.clip(fits["depth"].predict(grid[:, None]), 1e-3, None)
-    w = np.sqrt(np.exp(grid) / (d * r**2))  # MACs ~ d w^2 r^2 (r relative to the base resolution)
-    picks = [_nearest(space, (wi, di, ri * base[2])) for wi, di, ri in zip(w, d, r)]
-    evaluate(picks)
-    _climb(evaluate, sizes)
-
-
 def _climb(evaluate, sizes) -> None:
     """Spend the rest of the budget on the unevaluated one-step neighbours of the best candidates."""
     while evaluate.left > 0:
@@ -195,17 +148,6 @@ def _climb(evaluate, sizes) -> None:
             return
 
 
-def _nearest(space, wdr) -> tuple[int, ...]:
-    """Genes of the options nearest (in log) to (width, depth, resolution); other decisions at 0."""
-    decisions = space.decisions()
-    genes = [0] * len(decisions)
-    for name, value in zip(("width", "depth", "resolution"), wdr):
-        i = _decision_index(space, name)
-        opts = np.asarray(decisions[i][1], dtype=float)
-        genes[i] = int(np.argmin(np.abs(np.log(opts) - math.log(max(value, 1e-9)))))
-    return tuple(genes)
-
-
 def _neighbours(genes, sizes) -> list[tuple[int, ...]]:
     out = []
     for i, k in enumerate(sizes):
@@ -213,10 +155,6 @@ def _neighbours(genes, sizes) -> list[tuple[int, ...]]:
             if 0 <= genes[i] + step < k:
                 out.append(tuple(g + step if j == i else g for j, g in enumerate(genes)))
     return out
-
-
-def _macs(spec: str, resolution: int) -> float:
-    return float(network_cost(spec, int(resolution))[0])
 
 
 def device_column(score, device: int | str, strategy: str) -> tuple[int, list[str]]:
