@@ -51,6 +51,8 @@ def _host_spec(args):
 
 
 def cmd_profile(args) -> int:
+    if args.devices or args.ray or args.ray_address or args.cooldown or len(args.adb or []) + len(args.usb or []) > 1:
+        return cmd_profile_farm(args)
     if args.adb or args.usb:
         return cmd_profile_device(args)
     if args.targets != ["host"]:
@@ -97,7 +99,8 @@ def cmd_profile_device(args) -> int:
     models = _models(names or (zoo.list_models() if args.zoo else []))
     if not models and not args.sample:
         raise InvalidParameterError("profile --adb/--usb needs MODEL..., --zoo or --sample N")
-    runner = get_runner("adb", address=args.adb, serial=args.usb, benchmark_model=args.benchmark_model,
+    runner = get_runner("adb", address=(args.adb or [None])[0], serial=(args.usb or [None])[0],
+                        benchmark_model=args.benchmark_model,
                         threads=args.threads, affinity=args.affinity, delegate=args.delegate,
                         timeout_s=args.timeout)  # fmt: skip
     console = _console()
@@ -115,6 +118,60 @@ def cmd_profile_device(args) -> int:
     console.print(f"{len(table)} kernels in {lut_path} ({len(keys)} asked for); {lut.drift.report()}")
     console.print(f"next: roofline calibrate {lut_path}")
     return 0
+
+
+def cmd_profile_farm(args) -> int:
+    """Several phones at once (``roofline.profilers.farm``): one LUT per group of identical phones."""
+    from rich.live import Live
+
+    from roofline import zoo
+    from roofline.profilers.farm import profile_farm
+    from roofline.profilers.farm_phones import Cooldown, Phone, load_phones
+
+    if args.lut:
+        raise InvalidParameterError("--lut names one phone's table: with several phones use --lut-dir")
+    names = [] if args.targets == ["host"] else args.targets
+    models = _models(names or (zoo.list_models() if args.zoo else []))
+    if not models and not args.sample:
+        raise InvalidParameterError("profile with phones needs MODEL..., --zoo or --sample N")
+    cooldown = Cooldown(args.cooldown, args.cooldown_max_s, min(5.0, args.cooldown_max_s or 5.0))
+    settings = {"benchmark_model": args.benchmark_model, "affinity": args.affinity, "delegate": args.delegate,
+                "threads": args.threads, "cooldown": cooldown}  # fmt: skip
+    phones = [Phone(address=a, **settings) for a in args.adb or []] + [Phone(usb=u, **settings) for u in args.usb or []]
+    phones += load_phones(args.devices, cooldown) if args.devices else []
+    if not phones:
+        raise InvalidParameterError("--cooldown, --ray and --ray-address are for phones: add --adb, --usb or --devices")
+    keys = _kernel_keys(args, models, "structured")
+    engine = "ray" if args.ray or args.ray_address else "threads"
+    console = _console()
+    console.print(f"{len(keys)} kernels on {len(phones)} phone(s), {engine}; LUTs in {args.lut_dir}")
+    options = {"min_repeats": args.runs, "warmup": args.warmup, "max_seconds": args.seconds}
+    with Live(console=console, transient=True, refresh_per_second=2) as live:
+        report = profile_farm(phones, keys, args.lut_dir, args.precision, engine, args.ray_address, options,
+                              timeout_s=args.timeout, on_update=lambda r: live.update(_farm_table(r)))  # fmt: skip
+    console.print(_farm_table(report))
+    for group, lut in report.luts.items():
+        left = report.left.get(group, 0)
+        console.print(f"{group}: {len(lut.table())} kernels in {lut.path}" + (f", {left} left" if left else ""))
+    for key, why in report.skipped.items():
+        console.print(f"skipped {key}: {why}", style="yellow")
+    unfinished = sum(report.left.values()) or not report.luts
+    if unfinished:
+        console.print("not every kernel measured: run the same command again to resume", style="yellow")
+    return 1 if unfinished else 0
+
+
+def _farm_table(report) -> Table:
+    table = Table(title="phones")
+    for col in ("phone", "serial", "LUT", "done", "queued", "temp C", "hot rows", "failures", "state"):
+        table.add_column(
+            col, justify="right" if col in ("done", "queued", "temp C", "hot rows", "failures") else "left"
+        )
+    for s in report.phones:
+        temp = "-" if s.temperature_c is None else f"{s.temperature_c:.1f}"
+        table.add_row(s.phone.name, s.serial or "-", s.group or "-", str(s.done), str(report.left.get(s.group, 0)),
+                      temp, str(s.hot_rows), str(s.failures), s.reason if s.state == "aside" else s.state)  # fmt: skip
+    return table
 
 
 def cmd_lut(args) -> int:
@@ -245,8 +302,33 @@ def add_commands(sub) -> None:
     p = sub.add_parser("profile", help="host: this machine's roofline (a spec); --adb/--usb: a phone's kernel LUT")
     p.add_argument("targets", nargs="*", default=["host"], help="`host`, or with --adb/--usb: models")
     p.add_argument("-o", "--output", default=f"{DEFAULT_OUT}/host.yaml", help="host: the spec's path")
-    p.add_argument("--adb", metavar="HOST:PORT", help="a phone on the network (run `adb tcpip 5555` on it first)")
-    p.add_argument("--usb", metavar="SERIAL", help="a phone on USB (needs adb-shell[usb]; no adb server running)")
+    p.add_argument("--adb", metavar="HOST:PORT", action="append",
+                   help="a phone on the network (run `adb tcpip 5555` on it first); repeatable")  # fmt: skip
+    p.add_argument("--usb", metavar="SERIAL", action="append",
+                   help="a phone on USB (needs adb-shell[usb]; no adb server running); repeatable")  # fmt: skip
+    p.add_argument("--devices", metavar="FILE", help="a devices file (YAML) of phones: see docs/measuring.md")
+    p.add_argument("--ray", action="store_true", help="several phones: one Ray actor each, on a local Ray")
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="several phones on a Ray cluster whose nodes have them attached (see docs/measuring.md)",
+    )
+    p.add_argument(
+        "--lut-dir", default=DEFAULT_OUT, help=f"several phones: where their LUTs go (default {DEFAULT_OUT})"
+    )
+    p.add_argument(
+        "--cooldown",
+        type=positive_float,
+        metavar="C",
+        help="wait before each kernel while the phone's hottest zone is above C degrees Celsius",
+    )
+    p.add_argument(
+        "--cooldown-max-s",
+        type=positive_float,
+        default=120.0,
+        metavar="SECONDS",
+        help="the longest cool-down wait before a kernel (default 120; the row is then flagged hot)",
+    )
     p.add_argument("--benchmark-model", metavar="PATH", help="TFLite's benchmark_model for the phone (remembered)")
     p.add_argument("--affinity", metavar="MASK", help="taskset CPU mask on the phone, e.g. f0 for the big cores")
     p.add_argument("--delegate", choices=("xnnpack", "none", "gpu", "nnapi", "hexagon"), default="xnnpack")

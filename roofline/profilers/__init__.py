@@ -1,6 +1,7 @@
 """Measuring: runners (onnxruntime and LiteRT on the host, ``benchmark_model`` on a phone over adb), their
 output parsers, and the statistics of repeated timings. Runners touch a runtime; parsers are pure functions
-over what runners return.
+over what runners return. ``build`` makes a resumable LUT on one machine or phone; ``farm`` (with
+``farm_phones``: the devices file and the per-phone worker) drives many phones at once, on Ray or threads.
 
 One registry maps a backend name to its runner class (``roofline.profilers.runners.base``); built-in
 backends are imported when first asked for, so importing this package loads no runtime.

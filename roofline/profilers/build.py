@@ -20,7 +20,7 @@ from roofline.profilers.runners.base import Runner, get_runner
 from roofline.profilers.stats import Stats, summarize
 from roofline.profilers.tflite_writer import tflite_kernel
 
-__all__ = ["fingerprint", "build_lut", "kernel_stats", "takes_tflite"]
+__all__ = ["fingerprint", "build_lut", "kernel_stats", "measure_row", "takes_tflite"]
 
 
 def _read(path: str) -> str | None:
@@ -188,7 +188,7 @@ class Drift:
 CLAIM_POLL_S = 0.2
 
 
-def _measure(runner, key: str, tflite: bool, timing: str, measure_options: dict) -> dict:
+def measure_row(runner, key: str, tflite: bool, timing: str, measure_options: dict) -> dict:
     """One LUT row: ``key`` measured now."""
     model = tflite_kernel(key) if tflite else kernel_model(key)
     nodes, reorder_in, reorder_out = 0, 0.0, 0.0
@@ -260,7 +260,7 @@ def build_lut(keys, path, runner=None, progress: bool = True, timing: str | None
                         waiting.append(key)
                         continue
                     if state == "ours":
-                        lut.append([_measure(runner, key, tflite, timing, measure_options)])
+                        lut.append([measure_row(runner, key, tflite, timing, measure_options)])
                         measured += 1
                         if measured % probe_every == 0:
                             lut.drift.probe()

@@ -30,11 +30,14 @@ import pandas as pd
 from roofline.errors import RooflineError
 from roofline.files import atomic_write, drop_partial_line, locked, read_json, read_lines
 
-__all__ = ["LUT_COLUMNS", "LutError", "Lut", "open_lut"]
+__all__ = ["LUT_COLUMNS", "DEVICE_COLUMNS", "LutError", "Lut", "open_lut"]
 
 #: the columns of every LUT, in order (unit-suffixed)
 LUT_COLUMNS = ["key", "latency_ms", "p10_ms", "p90_ms", "cv", "repeats", "noisy", "nodes", "reorder_in_ms",
                "reorder_out_ms", "measured_at"]  # fmt: skip
+#: the columns a LUT measured on several phones adds after them: which phone measured the row, its hottest
+#: thermal zone then (empty where unreadable) and whether that was above the cool-down threshold
+DEVICE_COLUMNS = ["device", "temperature_c", "hot"]
 _FORMAT = "roofline-lut-2"
 # metadata that describes how rows were measured but may differ between runs that add to one table
 _INFORMATIONAL = {"measure", "trace_overhead_us", "stream_bandwidth_bytes_per_s", "cache_bytes", "thermal_max_c"}
@@ -72,14 +75,21 @@ class Lut:
     def done(self) -> set[str]:
         return set(self.table()["key"])
 
+    @property
+    def columns(self) -> list[str]:
+        """This table's columns: ``LUT_COLUMNS``, plus ``DEVICE_COLUMNS`` in a table of several phones."""
+        with open(self.path, encoding="utf-8") as f:
+            return _columns(self.path, f.readline().rstrip("\n"))
+
     def append(self, rows: Iterable[dict]) -> int:
-        """Append rows (dicts with the LUT columns) durably; returns how many were written."""
+        """Append rows (dicts with the table's columns) durably; returns how many were written."""
         n = 0
+        columns = self.columns
         with _locked(self.path, "a+") as f:
             drop_partial_line(f)
-            writer = csv.DictWriter(f, LUT_COLUMNS, extrasaction="raise", lineterminator="\n")
+            writer = csv.DictWriter(f, columns, extrasaction="raise", lineterminator="\n")
             for row in rows:
-                writer.writerow({c: row[c] for c in LUT_COLUMNS})
+                writer.writerow({c: "" if row[c] is None else row[c] for c in columns})
                 n += 1
             f.flush()
             os.fsync(f.fileno())
@@ -174,11 +184,12 @@ def _has_key(path: Path, key: str) -> bool:
     return prefix in data[: data.rfind(b"\n") + 1]
 
 
-def open_lut(path, meta: dict | None = None) -> Lut:
+def open_lut(path, meta: dict | None = None, devices: bool = False) -> Lut:
     """Open (or create) the LUT at ``path``; ``meta`` must match the stored metadata's conditions.
 
     Creating writes the header and the metadata; opening an existing table validates it, and refuses
     to mix measurements taken under different conditions (runtime, version, threads, precision...).
+    ``devices``: a table of rows from several phones (``DEVICE_COLUMNS`` after the LUT columns).
     """
     path = Path(path)
     meta_path = path.with_suffix(".meta.json")
@@ -202,7 +213,7 @@ def open_lut(path, meta: dict | None = None) -> Lut:
             if not meta_path.exists():  # the metadata first: a table never lacks it
                 record = {"format": _FORMAT, "conditions": meta}
                 atomic_write(meta_path, json.dumps(record, indent=1, sort_keys=True) + "\n")
-            f.write(",".join(LUT_COLUMNS) + "\n")
+            f.write(",".join(LUT_COLUMNS + (DEVICE_COLUMNS if devices else [])) + "\n")
             f.flush()
             os.fsync(f.fileno())
     return open_lut(path, meta)
@@ -242,6 +253,8 @@ def _check_row(row: dict) -> str | None:
     lat, slack = row["latency_ms"], row["latency_ms"] * _SLACK
     if not row["p10_ms"] <= lat + slack <= row["p90_ms"] + 2 * slack:
         return f"p10_ms <= latency_ms <= p90_ms must hold, got {row['p10_ms']}, {lat}, {row['p90_ms']}"
+    if "temperature_c" in row and not (row["temperature_c"] is None or -50 <= row["temperature_c"] < 200):
+        return f"temperature_c must be empty or a temperature in Celsius, got {row['temperature_c']}"
     if not 0 <= row["cv"] < 1e6:
         return f"cv must be finite and >= 0, got {row['cv']}"
     if row["repeats"] < 1 or row["nodes"] < 0:
@@ -249,11 +262,17 @@ def _check_row(row: dict) -> str | None:
     return None
 
 
+def _columns(path: Path, header: str) -> list[str]:
+    """The columns a LUT's header line names (the LUT columns, with or without the device columns)."""
+    for columns in (LUT_COLUMNS, LUT_COLUMNS + DEVICE_COLUMNS):
+        if header == ",".join(columns):
+            return columns
+    raise LutError(f"{path.name}: not a roofline LUT (header {header[:80]!r}, expected {','.join(LUT_COLUMNS)!r})")
+
+
 def _read(path: Path) -> pd.DataFrame:
     lines = read_lines(path, LutError, path.name)  # a row cut short by a kill: dropped
-    if not lines or lines[0] != ",".join(LUT_COLUMNS):
-        head = lines[0][:80] if lines else ""
-        raise LutError(f"{path.name}: not a roofline LUT (header {head!r}, expected {','.join(LUT_COLUMNS)!r})")
+    columns = _columns(path, lines[0] if lines else "")
     rows = []
     for number, line in enumerate(lines[1:], start=2):
         if not line:
@@ -262,12 +281,15 @@ def _read(path: Path) -> pd.DataFrame:
             (fields,) = list(csv.reader([line], strict=True))
         except (csv.Error, ValueError):
             raise LutError(f"{path.name}: line {number} is malformed: {line[:80]!r}") from None
-        if len(fields) != len(LUT_COLUMNS):
+        if len(fields) != len(columns):
             raise LutError(
-                f"{path.name}: line {number} has {len(fields)} fields, expected {len(LUT_COLUMNS)}: {line[:80]!r}"
+                f"{path.name}: line {number} has {len(fields)} fields, expected {len(columns)}: {line[:80]!r}"
             )
         try:
-            row = dict(zip(LUT_COLUMNS, fields))
+            row = dict(zip(columns, fields))
+            if "hot" in row:
+                row["temperature_c"] = float(row["temperature_c"]) if row["temperature_c"] else None
+                row["hot"] = {"True": True, "False": False}[row["hot"]]
             for c in ("latency_ms", "p10_ms", "p90_ms", "cv", "reorder_in_ms", "reorder_out_ms"):
                 row[c] = float(row[c])
             row["repeats"] = int(row["repeats"])
@@ -279,5 +301,5 @@ def _read(path: Path) -> pd.DataFrame:
         if problem:
             raise LutError(f"{path.name}: line {number}: {problem}")
         rows.append(row)
-    df = pd.DataFrame(rows, columns=LUT_COLUMNS)
+    df = pd.DataFrame(rows, columns=columns)
     return df.drop_duplicates("key", keep="first").reset_index(drop=True)

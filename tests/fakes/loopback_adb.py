@@ -3,7 +3,7 @@
 CI has no phone, so this device stands in for one, honestly: it speaks the real wire protocol (CNXN,
 AUTH with RSA keys, OPEN, OKAY, WRTE, CLSE; the legacy ``shell:`` service and the ``sync:`` file
 service), so Debian's ``adb`` client and ``adb-shell`` both drive it. Its shell runs commands with
-``/bin/sh`` in a sandbox folder (device paths under ``/data`` and ``/system`` map into it), and it ships
+``/bin/sh`` in a sandbox folder (device paths under ``/data``, ``/system`` and ``/sys/class/thermal`` map into it), and it ships
 a ``getprop``. Its ``benchmark_model`` is whatever the client pushes; ``write_benchmark_standin`` writes
 a stand-in that runs the ``.tflite`` with LiteRT on the host and prints ``benchmark_model``'s output.
 
@@ -23,6 +23,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,6 +105,8 @@ class LoopbackDevice:
         self.keys = [decode_adb_pubkey(k if isinstance(k, bytes) else k.encode()) for k in authorized_keys]
         self.accept_new_keys = accept_new_keys
         self.faults: dict[str, float] = {}
+        self.away_until = 0.0  # time.monotonic() until which the phone is away (the "away" fault)
+        self.went_away = 0  # how many times it did
         self.log: list[str] = []  # services opened, for tests
         self._server = socket.create_server(("127.0.0.1", port))
         self._server.settimeout(0.2)
@@ -139,10 +142,22 @@ class LoopbackDevice:
     def inject(self, fault: str, value: float = 1.0) -> None:
         """Arm a one-shot fault: "drop_push" (after ``value`` bytes pushed), "drop_run" (during the
         ``value``-th ``benchmark_model --graph=...`` run from now), "stall" (the next shell
-        reply waits ``value`` seconds), "malformed" (the next OPEN gets a packet with a bad magic)."""
-        if fault not in ("drop_push", "drop_run", "stall", "malformed"):
+        reply waits ``value`` seconds), "malformed" (the next OPEN gets a packet with a bad magic),
+        "away" (during the next benchmark run the phone goes away for ``value`` seconds: every connection
+        cut, new ones refused, then it comes back)."""
+        if fault not in ("drop_push", "drop_run", "stall", "malformed", "away"):
             raise ValueError(f"unknown fault {fault!r}")
         self.faults[fault] = value
+
+    def set_temperature(self, *celsius: float) -> None:
+        """The phone's thermal zones now read ``celsius`` (one zone each, in millidegrees as Android's kernel
+        writes them); none given: no readable zone."""
+        thermal = self.root / "sys" / "class" / "thermal"
+        for old in thermal.glob("thermal_zone*/temp"):
+            old.unlink()
+        for i, c in enumerate(celsius):
+            (thermal / f"thermal_zone{i}").mkdir(parents=True, exist_ok=True)
+            (thermal / f"thermal_zone{i}" / "temp").write_text(f"{round(c * 1000)}\n")
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -177,7 +192,11 @@ class LoopbackDevice:
                 if self._stop.is_set():
                     conn.close()
                     return
+                if time.monotonic() < self.away_until:  # away: the connection is refused
+                    conn.close()
+                    continue
                 self._conns.add(conn)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as adbd: replies are not held back
             threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
 
     def _connection(self, conn: socket.socket) -> None:
@@ -310,6 +329,16 @@ class LoopbackDevice:
         if "--graph=" in command and "drop_run" in self.faults:  # a benchmark_model run
             self.faults["drop_run"] -= 1
             drop = self.faults["drop_run"] <= 0 and self.faults.pop("drop_run") is not None
+        if "--graph=" in command and "away" in self.faults:
+            self.away_until, drop = time.monotonic() + self.faults.pop("away"), True
+            self.went_away += 1
+            with self._conns_lock:
+                others, self._conns = self._conns - {conn}, {conn}
+            for other in others:  # every other connection is cut too
+                try:
+                    other.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
         try:
             proc = subprocess.Popen(["/bin/sh", "-c", sandboxed or "true"], cwd=self.root, env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
@@ -325,13 +354,13 @@ class LoopbackDevice:
         self._close(stream, send)
 
     def _sandboxed(self, command: str) -> str:
-        """``command`` with its device paths moved into the sandbox: a ``/data/`` or ``/system/`` that
+        """``command`` with its device paths moved into the sandbox: a ``/data/``, ``/system/`` or ``/sys/class/thermal/`` that
         starts a shell word or follows its ``=`` (``--graph=/data/...``). A quoted string is one word, so
         in ``'/data/x; touch /data/y'`` only the first path maps, as the sync service maps the same name."""
         out, quote, i = [], None, 0
         while i < len(command):
             c, prev = command[i], command[i - 1] if i else " "
-            if c == "/" and command.startswith(("/data/", "/system/"), i):
+            if c == "/" and command.startswith(("/data/", "/system/", "/sys/class/thermal/"), i):
                 starts = prev in (quote, "=") if quote else not (prev.isalnum() or prev in "_/.")
                 out.append(str(self.root) if starts else "")
             elif c == "\\" and quote != "'":  # an escaped character is never a quote

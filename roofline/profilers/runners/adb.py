@@ -25,7 +25,15 @@ from pathlib import Path
 
 from roofline.errors import InvalidParameterError, check_choice, check_threads
 from roofline.files import atomic_write
-from roofline.profilers.adb import Device, DeviceError, DeviceGoneError, fingerprint, printable, private_dir
+from roofline.profilers.adb import (
+    Device,
+    DeviceError,
+    DeviceGoneError,
+    fingerprint,
+    printable,
+    private_dir,
+    temperature_c,
+)
 from roofline.profilers.benchmark_output import parse_op_profile, parse_summary
 from roofline.profilers.runners.base import Measurement, register_runner
 from roofline.profilers.stats import NOISY_SPREAD, Stats
@@ -120,6 +128,10 @@ class AdbRunner:
             self._fingerprint = fingerprint(self.device)
         return self._fingerprint
 
+    def temperature_c(self) -> float | None:
+        """The phone's hottest thermal zone now (Celsius; None where unreadable)."""
+        return temperature_c(self.device)
+
     def conditions(self) -> dict:
         fp = self.fingerprint()
         return {"runtime": "benchmark_model", "device": self.device.name, "threads": self.threads,
@@ -159,8 +171,8 @@ class AdbRunner:
                     f.write(data)
                     f.flush()
                     self.device.push(f.name, graph)
-                status, out = self.device.run(self._command(binary, graph, profiling, runs, warmup, min_secs))
-                self.device.run(f"rm -f {shlex.quote(graph)}")
+                command = self._command(binary, graph, profiling, runs, warmup, min_secs)  # then removes the graph
+                status, out = self.device.run(f"{command}; s=$?; rm -f {shlex.quote(graph)}; exit $s")
                 break
             except DeviceGoneError as exc:
                 self._binary_ready = False
@@ -181,7 +193,7 @@ class AdbRunner:
         # benchmark_model gives no percentiles: p10..p90 of a normal spread is 2.563 standard deviations
         noisy = 2.563 * s["std_us"] > NOISY_SPREAD * s["avg_us"]
         stats = Stats(avg, lo, hi, avg, cv, int(s["count"]), warmup, True, bool(noisy))
-        return Measurement(stats, {**self.conditions(), "thermal_max_c": self.fingerprint().get("thermal_max_c")})
+        return Measurement(stats, self.conditions())
 
     def profile(self, model, runs: int = 50):
         """(summary dict, per-op table) of one model with op profiling on."""
