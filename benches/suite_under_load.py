@@ -31,8 +31,11 @@ def _suite(pytest_args: list[str]) -> tuple[bool, float, str]:
     start = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
                        cwd=ROOT, capture_output=True, text=True)  # fmt: skip
-    last = (r.stdout.strip().splitlines() or [""])[-1]
-    return r.returncode == 0, time.perf_counter() - start, last
+    lines = r.stdout.strip().splitlines() or [""]
+    for line in lines:  # which tests failed, as they fail: a loaded run's failure is the point of this script
+        if line.startswith(("FAILED ", "ERROR ")):
+            print(f"  {line}", flush=True)
+    return r.returncode == 0, time.perf_counter() - start, lines[-1]
 
 
 def main(argv=None) -> int:

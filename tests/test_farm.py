@@ -38,10 +38,15 @@ def _farm_case(engine: str, tmp_path, binary):
     keys = sample_kernels(12, seed=3, precision="int8", kinds=("pwconv", "dwconv", "gemm"))
     with ExitStack() as stack:
         devices = _three_phones(stack, tmp_path)
-        devices[1].inject("away", 4.0)  # TWIN0002 goes away during its first kernel, for 4 s
+        devices[1].inject("away", 600.0)  # TWIN0002 goes away during its first kernel ...
+
+        def come_back(report):  # ... and comes back once the controller has noticed (however slow the machine)
+            if report.phones[1].state == "reconnecting":
+                devices[1].away_until = 0.0
+
         phones = [Phone(address=d.address, benchmark_model=str(binary)) for d in devices]
         report = profile_farm(phones, keys, tmp_path / "luts", engine=engine, measure_options=FAST,
-                              reconnect_wait_s=0.5, max_failures=30)  # fmt: skip
+                              reconnect_wait_s=0.5, max_failures=30, on_update=come_back)  # fmt: skip
         went_away = devices[1].went_away
     luts = {p.name: p for p in (tmp_path / "luts").glob("*_lut.csv")}
     assert len(luts) == 2 and went_away == 1, report.phones
