@@ -202,10 +202,11 @@ def test_validate_prints_errors_and_a_scatter_plot(tmp_path, capsys):
     df = __import__("pandas").read_csv(tmp_path / "validate.csv")
     assert (tmp_path / "validate.png").stat().st_size > 10_000
     assert (df["lut_coverage"] > 0.95).all()
-    # the LUT-backed prediction of never-measured networks, measured live: within a factor of three holds
-    # while other processes keep both cores busy twice over (the LUT and the network then see different
-    # neighbours; a unit mistake is off by 1000x); accuracy itself is measured by benches/host_validation.py
-    assert (1 + df["lut_error"]).between(1 / 3, 3.0).all(), df[["model", "lut_error"]]
+    # the LUT-backed prediction of never-measured networks, measured live, catches unit mistakes (1000x) only:
+    # on a machine busy twice over a network's run is preempted where a kernel's short runs mostly are not
+    # (measured: the prediction 4.5x under the network with two busy processes and two test workers on two
+    # cores); accuracy itself is measured by benches/host_validation.py, on a quiet machine
+    assert (1 + df["lut_error"]).between(1 / 20, 20).all(), df[["model", "lut_error"]]
     assert main(["validate", "mnv4_conv_s", "--device", "pixel6_cpu"]) == 2
 
 
