@@ -304,7 +304,7 @@ def _closing_tcp_transport():
         def connect(self, transport_timeout_s):
             super().connect(min(transport_timeout_s or CONNECT_TIMEOUT_S, CONNECT_TIMEOUT_S))
             # adb-shell sends a packet's header and payload apart: with Nagle's algorithm and the phone's delayed
-            # ACKs each call waited ~40 ms (benches/bench_farm.py: 485 -> 45 ms of host time per kernel)
+            # ACKs each call waited ~40 ms (benches/bench_farm.py: 485 -> 39 ms of host time per kernel)
             self._connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if transport_timeout_s is None:  # blocking reads and writes, as adb-shell does without a timeout
                 self._connection.setblocking(True)

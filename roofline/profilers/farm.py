@@ -78,8 +78,8 @@ class _Threads:
 
     def close(self) -> None:
         for worker, pool in zip(self.workers, self.pools):
-            pool.submit(worker.close)
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)  # queued calls dropped, the running one finished
+            worker.close()  # then the phone's connection (a close queued behind a call would be cancelled too)
 
 
 class _Ray:

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -75,9 +76,10 @@ class Lut:
     def done(self) -> set[str]:
         return set(self.table()["key"])
 
-    @property
+    @functools.cached_property
     def columns(self) -> list[str]:
-        """This table's columns: ``LUT_COLUMNS``, plus ``DEVICE_COLUMNS`` in a table of several phones."""
+        """This table's columns: ``LUT_COLUMNS``, plus ``DEVICE_COLUMNS`` in a table of several phones (its
+        header, read once: a header never changes)."""
         with open(self.path, encoding="utf-8") as f:
             return _columns(self.path, f.readline().rstrip("\n"))
 

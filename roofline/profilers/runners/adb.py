@@ -171,8 +171,10 @@ class AdbRunner:
                     f.write(data)
                     f.flush()
                     self.device.push(f.name, graph)
-                command = self._command(binary, graph, profiling, runs, warmup, min_secs)  # then removes the graph
-                status, out = self.device.run(f"{command}; s=$?; rm -f {shlex.quote(graph)}; exit $s")
+                status, out = self.device.run(self._command(binary, graph, profiling, runs, warmup, min_secs))
+                # removed apart, once the run answered: an attempt that stalled and finished after its retry had
+                # pushed the same file would otherwise delete the retry's graph (tests/test_adb.py, "stall")
+                self.device.run(f"rm -f {shlex.quote(graph)}")
                 break
             except DeviceGoneError as exc:
                 self._binary_ready = False
